@@ -225,7 +225,8 @@ enum Mode<'a> {
 enum State {
     Unevaluated,
     Evaluating,
-    Done(Value),
+    /// The value and its weight, charged to the budget each time it is copied.
+    Done(Value, u64),
 }
 
 struct Frame {
@@ -429,7 +430,18 @@ impl<'a> Evaluator<'a> {
     /// Evaluates an expression once; `from` is the reference that asked for it, if any.
     fn node(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>) -> Value {
         match &self.frames[f].states[id] {
-            State::Done(v) => return v.clone(),
+            State::Done(v, w) => {
+                let w = *w;
+                let expr = &self.frames[f].decl.exprs[id];
+                let (range, path) = (expr.range, expr.path.clone());
+                if !self.charge(f, Site { range, path: &path }, w) {
+                    return Value::unknown();
+                }
+                return match &self.frames[f].states[id] {
+                    State::Done(v, _) => v.clone(),
+                    _ => Value::unknown(),
+                };
+            }
             State::Evaluating => {
                 let path = self.frames[f].decl.exprs[id].path.clone();
                 let shown = path.strip_prefix("values.").unwrap_or(&path).to_owned();
@@ -466,7 +478,8 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        self.frames[f].states[id] = State::Done(v.clone());
+        let w = v.weight();
+        self.frames[f].states[id] = State::Done(v.clone(), w);
         v
     }
 
@@ -479,14 +492,7 @@ impl<'a> Evaluator<'a> {
             ExprKind::Bool(b) => Value::new(ValueKind::Bool(*b)),
             ExprKind::Number(n) => Value::new(ValueKind::Number(n.clone())),
             ExprKind::String(s) => Value::string(s.clone()),
-            ExprKind::Symbol(access) => {
-                let v = self.access(f, access, site).without_final();
-                let w = v.weight();
-                if !self.charge(f, site, w) {
-                    return Value::unknown();
-                }
-                v
-            }
+            ExprKind::Symbol(access) => self.access(f, access, site).without_final(),
             ExprKind::Interpolate(parts) => {
                 let mut out = String::new();
                 let (mut secret, mut unknown) = (false, false);

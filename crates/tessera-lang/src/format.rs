@@ -27,11 +27,11 @@ enum Ctx {
 }
 
 fn scalar_text(v: &Value, redact: bool) -> Option<String> {
+    if redact && v.secret && (v.unknown || !matches!(v.kind, ValueKind::Array(_) | ValueKind::Object(_))) {
+        return Some("'[secret]'".into());
+    }
     if v.unknown {
         return Some("'[unknown]'".into());
-    }
-    if redact && v.secret && !matches!(v.kind, ValueKind::Array(_) | ValueKind::Object(_)) {
-        return Some("'[secret]'".into());
     }
     Some(match &v.kind {
         ValueKind::Null => "null".into(),
@@ -45,7 +45,10 @@ fn scalar_text(v: &Value, redact: bool) -> Option<String> {
 }
 
 fn yaml_string(s: &str) -> String {
+    // YAML 1.1 readers take these for booleans; yaml.v3 quotes them too.
+    const BOOLISH: &[&str] = &["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"];
     let plain_ok = !s.is_empty()
+        && !BOOLISH.contains(&s)
         && !s.starts_with(|c: char| c.is_whitespace() || "-?:,[]{}#&*!|>'\"%@`~".contains(c))
         && !s.ends_with(char::is_whitespace)
         && !s.contains(": ")

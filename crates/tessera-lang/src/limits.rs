@@ -22,7 +22,7 @@ impl Default for Limits {
             max_depth: 64,
             max_imports: 100,
             max_environments: 500,
-            max_steps: 20_000_000,
+            max_steps: 400_000,
         }
     }
 }

@@ -204,11 +204,11 @@ impl Value {
     /// arrays as `"a","b"`, objects as `"k"="v"` sorted by key. With `redact`, secrets show
     /// as `[secret]`; unknowns always show as `[unknown]`.
     pub fn to_interpolated_string(&self, redact: bool) -> String {
-        if self.unknown {
-            return "[unknown]".to_owned();
-        }
         if redact && self.secret {
             return "[secret]".to_owned();
+        }
+        if self.unknown {
+            return "[unknown]".to_owned();
         }
         match &self.kind {
             ValueKind::Null => String::new(),
@@ -246,11 +246,11 @@ impl Value {
     /// The value as plain JSON data, secrets revealed or redacted.
     pub fn to_serde_json(&self, redact: bool) -> serde_json::Value {
         use serde_json::Value as J;
+        if redact && self.secret && (self.unknown || !matches!(self.kind, ValueKind::Array(_) | ValueKind::Object(_))) {
+            return J::String("[secret]".into());
+        }
         if self.unknown {
             return J::String("[unknown]".into());
-        }
-        if redact && self.secret && !matches!(self.kind, ValueKind::Array(_) | ValueKind::Object(_)) {
-            return J::String("[secret]".into());
         }
         match &self.kind {
             ValueKind::Null => J::Null,
@@ -296,12 +296,12 @@ enum Redaction {
 }
 
 fn write_json(out: &mut String, v: &Value, r: Redaction, indent: Option<&str>, depth: usize) {
-    if v.unknown {
-        write_json_string(out, "[unknown]");
+    if r == Redaction::Redact && v.secret && (v.unknown || !matches!(v.kind, ValueKind::Array(_) | ValueKind::Object(_))) {
+        write_json_string(out, "[secret]");
         return;
     }
-    if r == Redaction::Redact && v.secret && !matches!(v.kind, ValueKind::Array(_) | ValueKind::Object(_)) {
-        write_json_string(out, "[secret]");
+    if v.unknown {
+        write_json_string(out, "[unknown]");
         return;
     }
     let newline = |out: &mut String, depth: usize| {
