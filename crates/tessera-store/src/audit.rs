@@ -1,0 +1,491 @@
+//! The audit log: append-only, hash-chained, listed per organization.
+//!
+//! Entries are numbered `seq` = 1, 2, 3… across the whole store without gaps. Each entry's
+//! `hash` is the lowercase hex SHA-256 of the previous entry's hash (64 zeros before the
+//! first), a newline, and the entry's canonical content: the compact JSON array
+//! `[seq, timestamp, org, event, actor, token_id, environment, revision, source, outcome,
+//! details]` (details as the stored JSON text). The `audit_head` row records the last
+//! entry, so a truncated tail is detected as well as an edited or deleted row.
+//!
+//! Entries never hold secret values: callers put names, revisions and reasons in `details`.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tessera_types::{OrgName, QualifiedEnv};
+
+use crate::db::{args, Row, Tx};
+use crate::{now, Store, StoreError, UnixTime};
+
+/// Who acts, and from where: recorded in every audit entry the action writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditContext {
+    /// The user login, `token:<id>`, or `system`.
+    pub actor: String,
+    /// The access token used, if any.
+    pub token_id: Option<String>,
+    /// The client address, if known.
+    pub source: Option<String>,
+}
+
+impl AuditContext {
+    /// An actor without token or address.
+    pub fn new(actor: impl Into<String>) -> Self {
+        AuditContext {
+            actor: actor.into(),
+            token_id: None,
+            source: None,
+        }
+    }
+
+    /// The server itself (bootstrap, migrations, key rotation).
+    pub fn system() -> Self {
+        AuditContext::new("system")
+    }
+
+    /// With the access token that authenticated the actor.
+    pub fn with_token(mut self, token_id: impl Into<String>) -> Self {
+        self.token_id = Some(token_id.into());
+        self
+    }
+
+    /// With the client address.
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+}
+
+/// Whether the recorded action was allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The action happened.
+    Allowed,
+    /// The action was refused.
+    Denied,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// What happened, to be appended with an [`AuditContext`].
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    /// The organization.
+    pub org: String,
+    /// The event name, e.g. `environment.open`.
+    pub event: String,
+    /// The environment, `project/env`.
+    pub environment: Option<String>,
+    /// The revision concerned.
+    pub revision: Option<u64>,
+    /// Allowed or denied.
+    pub outcome: Outcome,
+    /// Further facts (never secret values).
+    pub details: serde_json::Value,
+}
+
+impl AuditRecord {
+    /// An allowed event in `org` with empty details.
+    pub fn new(org: &OrgName, event: &str) -> Self {
+        AuditRecord {
+            org: org.to_string(),
+            event: event.to_owned(),
+            environment: None,
+            revision: None,
+            outcome: Outcome::Allowed,
+            details: serde_json::json!({}),
+        }
+    }
+
+    /// Concerning environment `env`.
+    pub fn env(mut self, env: &QualifiedEnv) -> Self {
+        self.environment = Some(env.to_string());
+        self
+    }
+
+    /// Concerning revision `n`.
+    pub fn revision(mut self, n: u64) -> Self {
+        self.revision = Some(n);
+        self
+    }
+
+    /// Marks the action as denied.
+    pub fn denied(mut self) -> Self {
+        self.outcome = Outcome::Denied;
+        self
+    }
+
+    /// Sets the details object.
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// One entry of the audit log, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// When it was written (unix seconds).
+    pub timestamp: UnixTime,
+    /// The organization.
+    pub org: String,
+    /// The event name.
+    pub event: String,
+    /// Who acted.
+    pub actor: String,
+    /// The token used.
+    pub token_id: Option<String>,
+    /// The environment, `project/env`.
+    pub environment: Option<String>,
+    /// The revision concerned.
+    pub revision: Option<u64>,
+    /// The client address.
+    pub source: Option<String>,
+    /// Allowed or denied.
+    pub outcome: Outcome,
+    /// Further facts.
+    pub details: serde_json::Value,
+}
+
+/// Filters for [`Store::list_audit`]. Pages run newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only entries at or after this time.
+    pub since: Option<UnixTime>,
+    /// Only entries before this time.
+    pub until: Option<UnixTime>,
+    /// Only this event name.
+    pub event: Option<String>,
+    /// Only entries about this environment.
+    pub environment: Option<QualifiedEnv>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<u32>,
+    /// The `continuation` of the previous page.
+    pub continuation: Option<String>,
+}
+
+/// One page of audit entries.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    /// The entries, newest first.
+    pub entries: Vec<AuditEntry>,
+    /// Present when more entries match: pass it back in [`AuditFilter::continuation`].
+    pub continuation: Option<String>,
+}
+
+/// The result of [`Store::verify_audit_chain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChainStatus {
+    /// Every entry links to the previous one.
+    Intact {
+        /// How many entries were checked.
+        entries: u64,
+    },
+    /// The first broken entry.
+    Broken {
+        /// The `seq` of the first entry that does not verify.
+        entry: i64,
+        /// Why.
+        reason: ChainBreak,
+    },
+}
+
+/// How the chain is broken at an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChainBreak {
+    /// The entry's content or hash was edited.
+    Altered,
+    /// The entry is missing (deleted); the next stored entry follows the gap.
+    Deleted,
+    /// Entries after this one were removed from the end of the log.
+    Truncated,
+}
+
+impl std::fmt::Display for ChainStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainStatus::Intact { entries } => write!(f, "audit log intact ({entries} entries)"),
+            ChainStatus::Broken {
+                entry,
+                reason: ChainBreak::Altered,
+            } => {
+                write!(
+                    f,
+                    "audit log broken at entry {entry}: the entry was altered"
+                )
+            }
+            ChainStatus::Broken {
+                entry,
+                reason: ChainBreak::Deleted,
+            } => {
+                write!(
+                    f,
+                    "audit log broken at entry {entry}: the entry was deleted"
+                )
+            }
+            ChainStatus::Broken {
+                entry,
+                reason: ChainBreak::Truncated,
+            } => {
+                write!(
+                    f,
+                    "audit log broken at entry {entry}: it and any later entries were deleted"
+                )
+            }
+        }
+    }
+}
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const COLUMNS: &str =
+    "seq, ts, org, event, actor, token_id, environment, revision, source, outcome, details, hash";
+
+fn chain_hash(prev: &str, e: &AuditEntry, details_text: &str) -> String {
+    let content = serde_json::json!([
+        e.seq,
+        e.timestamp,
+        e.org,
+        e.event,
+        e.actor,
+        e.token_id,
+        e.environment,
+        e.revision,
+        e.source,
+        e.outcome.as_str(),
+        details_text
+    ]);
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(content.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Decodes a row selected with [`COLUMNS`]; returns the entry, its details text and its hash.
+fn decode(r: &Row) -> Result<(AuditEntry, String, String), StoreError> {
+    let details_text = r.text(10)?;
+    let outcome = match r.text(9)?.as_str() {
+        "allowed" => Outcome::Allowed,
+        "denied" => Outcome::Denied,
+        other => return Err(StoreError::Corrupt(format!("audit outcome {other:?}"))),
+    };
+    let entry = AuditEntry {
+        seq: r.i64(0)?,
+        timestamp: r.i64(1)?,
+        org: r.text(2)?,
+        event: r.text(3)?,
+        actor: r.text(4)?,
+        token_id: r.opt_text(5)?,
+        environment: r.opt_text(6)?,
+        revision: r.opt_i64(7)?.map(|n| n as u64),
+        source: r.opt_text(8)?,
+        outcome,
+        details: serde_json::from_str(&details_text).unwrap_or(serde_json::Value::Null),
+    };
+    Ok((entry, details_text, r.text(11)?))
+}
+
+/// Appends an entry inside `tx`, which must hold the write lock ([`crate::db::Pool::begin_write`]).
+pub(crate) async fn append(
+    tx: &mut Tx,
+    ctx: &AuditContext,
+    rec: &AuditRecord,
+) -> Result<i64, StoreError> {
+    let head = tx
+        .fetch_one(
+            "SELECT last_seq, last_hash FROM audit_head WHERE id = 1",
+            args![],
+            "reading the audit chain head",
+        )
+        .await?;
+    let (last_seq, last_hash) = (head.i64(0)?, head.text(1)?);
+    let details_text = rec.details.to_string();
+    let entry = AuditEntry {
+        seq: last_seq + 1,
+        timestamp: now(),
+        org: rec.org.clone(),
+        event: rec.event.clone(),
+        actor: ctx.actor.clone(),
+        token_id: ctx.token_id.clone(),
+        environment: rec.environment.clone(),
+        revision: rec.revision,
+        source: ctx.source.clone(),
+        outcome: rec.outcome,
+        details: rec.details.clone(),
+    };
+    let hash = chain_hash(&last_hash, &entry, &details_text);
+    tx.execute(
+        "INSERT INTO audit_log (seq, ts, org, event, actor, token_id, environment, revision, \
+         source, outcome, details, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        args![
+            entry.seq,
+            entry.timestamp,
+            &entry.org,
+            &entry.event,
+            &entry.actor,
+            entry.token_id.as_deref(),
+            entry.environment.as_deref(),
+            entry.revision.map(|n| n as i64),
+            entry.source.as_deref(),
+            entry.outcome.as_str(),
+            &details_text,
+            &hash
+        ],
+        "appending to the audit log",
+    )
+    .await?;
+    tx.execute(
+        "UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1",
+        args![entry.seq, &hash],
+        "advancing the audit chain head",
+    )
+    .await?;
+    Ok(entry.seq)
+}
+
+impl Store {
+    /// Appends one audit entry in its own transaction and returns its `seq`. For actions
+    /// that change nothing in the store (reads, opens, decrypts): call it before returning
+    /// the result, and fail the action if it fails.
+    pub async fn record_audit(
+        &self,
+        ctx: &AuditContext,
+        rec: &AuditRecord,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin_write().await?;
+        let seq = append(&mut tx, ctx, rec).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// One page of an organization's audit entries, newest first.
+    pub async fn list_audit(
+        &self,
+        org: &OrgName,
+        filter: &AuditFilter,
+    ) -> Result<AuditPage, StoreError> {
+        let limit = filter.limit.unwrap_or(100).clamp(1, 1000) as i64;
+        let before = match &filter.continuation {
+            Some(c) => c
+                .parse::<i64>()
+                .map_err(|_| StoreError::Invalid(format!("invalid continuation token {c:?}")))?,
+            None => i64::MAX,
+        };
+        let env = filter.environment.as_ref().map(|e| e.to_string());
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE org = $1 AND seq < $2 \
+             AND ($3 IS NULL OR ts >= $3) AND ($4 IS NULL OR ts < $4) \
+             AND ($5 IS NULL OR event = $5) AND ($6 IS NULL OR environment = $6) \
+             ORDER BY seq DESC LIMIT $7"
+        );
+        let rows = self
+            .pool
+            .fetch_all(
+                &sql,
+                args![
+                    org.as_str(),
+                    before,
+                    filter.since,
+                    filter.until,
+                    filter.event.as_deref(),
+                    env.as_deref(),
+                    limit + 1
+                ],
+                "listing the audit log",
+            )
+            .await?;
+        let mut entries = rows
+            .iter()
+            .map(|r| decode(r).map(|(e, _, _)| e))
+            .collect::<Result<Vec<_>, _>>()?;
+        let continuation = if entries.len() as i64 > limit {
+            entries.truncate(limit as usize);
+            entries.last().map(|e| e.seq.to_string())
+        } else {
+            None
+        };
+        Ok(AuditPage {
+            entries,
+            continuation,
+        })
+    }
+
+    /// Checks the whole hash chain and returns the first broken entry, if any.
+    pub async fn verify_audit_chain(&self) -> Result<ChainStatus, StoreError> {
+        let mut prev_hash = GENESIS.to_owned();
+        let mut expected_seq = 1i64;
+        loop {
+            let rows = self
+                .pool
+                .fetch_all(
+                    &format!(
+                        "SELECT {COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT 1000"
+                    ),
+                    args![expected_seq],
+                    "reading the audit log",
+                )
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                let (entry, details_text, hash) = decode(r)?;
+                if entry.seq != expected_seq {
+                    return Ok(ChainStatus::Broken {
+                        entry: expected_seq,
+                        reason: ChainBreak::Deleted,
+                    });
+                }
+                if chain_hash(&prev_hash, &entry, &details_text) != hash {
+                    return Ok(ChainStatus::Broken {
+                        entry: entry.seq,
+                        reason: ChainBreak::Altered,
+                    });
+                }
+                prev_hash = hash;
+                expected_seq += 1;
+            }
+        }
+        let head = self
+            .pool
+            .fetch_optional(
+                "SELECT last_seq, last_hash FROM audit_head WHERE id = 1",
+                args![],
+                "reading the audit chain head",
+            )
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the audit chain head is missing".into()))?;
+        let (last_seq, last_hash) = (head.i64(0)?, head.text(1)?);
+        let checked = expected_seq - 1;
+        if last_seq > checked {
+            return Ok(ChainStatus::Broken {
+                entry: checked + 1,
+                reason: if checked == 0 {
+                    ChainBreak::Deleted
+                } else {
+                    ChainBreak::Truncated
+                },
+            });
+        }
+        if last_seq != checked || last_hash != prev_hash {
+            return Ok(ChainStatus::Broken {
+                entry: checked,
+                reason: ChainBreak::Altered,
+            });
+        }
+        Ok(ChainStatus::Intact {
+            entries: checked as u64,
+        })
+    }
+}

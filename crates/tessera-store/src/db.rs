@@ -1,0 +1,399 @@
+//! A thin layer that runs one SQL text on either backend.
+//!
+//! Both SQLite and PostgreSQL accept `$1`-style placeholders through sqlx, so repositories
+//! write each statement once; where the dialects differ the migrations differ, not the
+//! queries. Values are bound through [`Val`], whose variants carry their SQL type even when
+//! null (PostgreSQL needs it).
+
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{PgPool, Postgres, Row as _, Sqlite, SqlitePool, Transaction};
+
+use crate::StoreError;
+
+/// A bound parameter.
+#[derive(Debug, Clone)]
+pub(crate) enum Val<'a> {
+    I(Option<i64>),
+    T(Option<&'a str>),
+    B(Option<&'a [u8]>),
+}
+
+impl From<i64> for Val<'_> {
+    fn from(v: i64) -> Self {
+        Val::I(Some(v))
+    }
+}
+impl From<Option<i64>> for Val<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Val::I(v)
+    }
+}
+impl<'a> From<&'a str> for Val<'a> {
+    fn from(v: &'a str) -> Self {
+        Val::T(Some(v))
+    }
+}
+impl<'a> From<&'a String> for Val<'a> {
+    fn from(v: &'a String) -> Self {
+        Val::T(Some(v.as_str()))
+    }
+}
+impl<'a> From<Option<&'a str>> for Val<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Val::T(v)
+    }
+}
+impl<'a> From<&'a [u8]> for Val<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Val::B(Some(v))
+    }
+}
+impl<'a> From<&'a Vec<u8>> for Val<'a> {
+    fn from(v: &'a Vec<u8>) -> Self {
+        Val::B(Some(v.as_slice()))
+    }
+}
+impl From<bool> for Val<'_> {
+    fn from(v: bool) -> Self {
+        Val::I(Some(v as i64))
+    }
+}
+
+/// Builds a parameter list: `args![a, b, c]`.
+macro_rules! args {
+    ($($v:expr),* $(,)?) => { &[$($crate::db::Val::from($v)),*][..] };
+}
+pub(crate) use args;
+
+fn sqlite_query<'q>(
+    sql: &'q str,
+    args: &'q [Val<'q>],
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
+    let mut q = sqlx::query(sql);
+    for a in args {
+        q = match a {
+            Val::I(v) => q.bind(*v),
+            Val::T(v) => q.bind(*v),
+            Val::B(v) => q.bind(*v),
+        };
+    }
+    q
+}
+
+fn pg_query<'q>(
+    sql: &'q str,
+    args: &'q [Val<'q>],
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    let mut q = sqlx::query(sql);
+    for a in args {
+        q = match a {
+            Val::I(v) => q.bind(*v),
+            Val::T(v) => q.bind(*v),
+            Val::B(v) => q.bind(*v),
+        };
+    }
+    q
+}
+
+/// A result row from either backend.
+pub(crate) enum Row {
+    S(SqliteRow),
+    P(PgRow),
+}
+
+fn decode_err(col: usize, e: sqlx::Error) -> StoreError {
+    StoreError::Corrupt(format!("column {col}: {e}"))
+}
+
+impl Row {
+    pub(crate) fn i64(&self, i: usize) -> Result<i64, StoreError> {
+        match self {
+            Row::S(r) => r.try_get::<i64, _>(i),
+            Row::P(r) => r.try_get::<i64, _>(i),
+        }
+        .map_err(|e| decode_err(i, e))
+    }
+    pub(crate) fn opt_i64(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self {
+            Row::S(r) => r.try_get::<Option<i64>, _>(i),
+            Row::P(r) => r.try_get::<Option<i64>, _>(i),
+        }
+        .map_err(|e| decode_err(i, e))
+    }
+    pub(crate) fn text(&self, i: usize) -> Result<String, StoreError> {
+        match self {
+            Row::S(r) => r.try_get::<String, _>(i),
+            Row::P(r) => r.try_get::<String, _>(i),
+        }
+        .map_err(|e| decode_err(i, e))
+    }
+    pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        match self {
+            Row::S(r) => r.try_get::<Option<String>, _>(i),
+            Row::P(r) => r.try_get::<Option<String>, _>(i),
+        }
+        .map_err(|e| decode_err(i, e))
+    }
+    pub(crate) fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        match self {
+            Row::S(r) => r.try_get::<Vec<u8>, _>(i),
+            Row::P(r) => r.try_get::<Vec<u8>, _>(i),
+        }
+        .map_err(|e| decode_err(i, e))
+    }
+    pub(crate) fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        Ok(self.i64(i)? != 0)
+    }
+}
+
+/// A connection pool on either backend.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    S(SqlitePool),
+    P(PgPool),
+}
+
+/// An open transaction on either backend.
+pub(crate) enum Tx {
+    S(Transaction<'static, Sqlite>),
+    P(Transaction<'static, Postgres>),
+}
+
+fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Database { op, source }
+}
+
+impl Pool {
+    /// Begins a write transaction holding the store-wide write lock: on SQLite
+    /// `BEGIN IMMEDIATE`, on PostgreSQL a row lock on the audit chain head. Every write
+    /// appends to the audit chain, so writes are serialized anyway; taking the lock first
+    /// avoids lock upgrades (SQLite `SQLITE_BUSY`) and deadlocks (PostgreSQL).
+    pub(crate) async fn begin_write(&self) -> Result<Tx, StoreError> {
+        let mut tx = match self {
+            Pool::S(p) => Tx::S(
+                p.begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(db("beginning a transaction"))?,
+            ),
+            Pool::P(p) => Tx::P(p.begin().await.map_err(db("beginning a transaction"))?),
+        };
+        if let Tx::P(_) = tx {
+            tx.execute(
+                "SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE",
+                args![],
+                "locking the audit chain",
+            )
+            .await?;
+        }
+        Ok(tx)
+    }
+
+    pub(crate) async fn execute(
+        &self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> Result<u64, StoreError> {
+        match self {
+            Pool::S(p) => sqlite_query(sql, args)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()),
+            Pool::P(p) => pg_query(sql, args)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .map_err(db(op))
+    }
+
+    pub(crate) async fn fetch_all(
+        &self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Pool::S(p) => sqlite_query(sql, args)
+                .fetch_all(p)
+                .await
+                .map(|v| v.into_iter().map(Row::S).collect()),
+            Pool::P(p) => pg_query(sql, args)
+                .fetch_all(p)
+                .await
+                .map(|v| v.into_iter().map(Row::P).collect()),
+        }
+        .map_err(db(op))
+    }
+
+    pub(crate) async fn fetch_optional(
+        &self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> Result<Option<Row>, StoreError> {
+        match self {
+            Pool::S(p) => sqlite_query(sql, args)
+                .fetch_optional(p)
+                .await
+                .map(|v| v.map(Row::S)),
+            Pool::P(p) => pg_query(sql, args)
+                .fetch_optional(p)
+                .await
+                .map(|v| v.map(Row::P)),
+        }
+        .map_err(db(op))
+    }
+
+    pub(crate) async fn close(&self) {
+        match self {
+            Pool::S(p) => p.close().await,
+            Pool::P(p) => p.close().await,
+        }
+    }
+}
+
+impl Tx {
+    pub(crate) async fn execute(
+        &mut self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> Result<u64, StoreError> {
+        match self {
+            Tx::S(t) => sqlite_query(sql, args)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()),
+            Tx::P(t) => pg_query(sql, args)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .map_err(db(op))
+    }
+
+    pub(crate) async fn fetch_all(
+        &mut self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Tx::S(t) => sqlite_query(sql, args)
+                .fetch_all(&mut **t)
+                .await
+                .map(|v| v.into_iter().map(Row::S).collect()),
+            Tx::P(t) => pg_query(sql, args)
+                .fetch_all(&mut **t)
+                .await
+                .map(|v| v.into_iter().map(Row::P).collect()),
+        }
+        .map_err(db(op))
+    }
+
+    pub(crate) async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> Result<Option<Row>, StoreError> {
+        match self {
+            Tx::S(t) => sqlite_query(sql, args)
+                .fetch_optional(&mut **t)
+                .await
+                .map(|v| v.map(Row::S)),
+            Tx::P(t) => pg_query(sql, args)
+                .fetch_optional(&mut **t)
+                .await
+                .map(|v| v.map(Row::P)),
+        }
+        .map_err(db(op))
+    }
+
+    pub(crate) async fn fetch_one(
+        &mut self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> Result<Row, StoreError> {
+        self.fetch_optional(sql, args, op)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("no row while {op}")))
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::S(t) => t.commit().await,
+            Tx::P(t) => t.commit().await,
+        }
+        .map_err(db("committing"))
+    }
+}
+
+/// Whether an error is a unique-constraint violation (a duplicate name).
+pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database {
+            source: sqlx::Error::Database(d),
+            ..
+        } => d.kind() == sqlx::error::ErrorKind::UniqueViolation,
+        _ => false,
+    }
+}
+
+/// Statements that run the same on a pool (autocommit) or inside a transaction, so a
+/// lookup helper serves both reads and writes.
+pub(crate) trait Conn: Send {
+    fn fetch_optional(
+        &mut self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> impl std::future::Future<Output = Result<Option<Row>, StoreError>> + Send;
+    fn fetch_all(
+        &mut self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> impl std::future::Future<Output = Result<Vec<Row>, StoreError>> + Send;
+}
+
+impl Conn for &Pool {
+    async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> Result<Option<Row>, StoreError> {
+        Pool::fetch_optional(self, sql, args, op).await
+    }
+    async fn fetch_all(
+        &mut self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> Result<Vec<Row>, StoreError> {
+        Pool::fetch_all(self, sql, args, op).await
+    }
+}
+
+impl Conn for Tx {
+    async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> Result<Option<Row>, StoreError> {
+        Tx::fetch_optional(self, sql, args, op).await
+    }
+    async fn fetch_all(
+        &mut self,
+        sql: &str,
+        args: &[Val<'_>],
+        op: &'static str,
+    ) -> Result<Vec<Row>, StoreError> {
+        Tx::fetch_all(self, sql, args, op).await
+    }
+}
