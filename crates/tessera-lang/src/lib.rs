@@ -17,6 +17,7 @@ mod limits;
 mod load;
 mod number;
 mod schema;
+mod secrets;
 pub mod syntax;
 mod value;
 
@@ -25,6 +26,7 @@ pub use eval::{check, open, Decrypter, EvalContext, Evaluation, Parsed, Provider
 pub use limits::Limits;
 pub use load::{load_closure, Loaded};
 pub use number::Number;
+pub use secrets::encrypt_secrets;
 pub use value::{Location, Value, ValueKind};
 
 /// Parses one environment document.
