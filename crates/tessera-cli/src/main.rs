@@ -18,12 +18,16 @@ struct Cli {
 enum Command {
     /// Evaluate an environment from local files, without a server.
     Eval(commands::eval::EvalArgs),
+    /// Operator commands on the database: audit verification.
+    #[command(subcommand)]
+    Admin(commands::admin::AdminCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Eval(args) => commands::eval::run(args),
+        Command::Admin(cmd) => commands::admin::run(cmd),
     };
     match result {
         Ok(code) => code,

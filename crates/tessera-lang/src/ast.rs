@@ -204,7 +204,10 @@ pub const RESERVED_KEYS: &[&str] = &["imports", "context", "environments"];
 
 /// Appends a key to a document path as ESC does: `.key` for identifiers, `["key"]` otherwise.
 pub fn join_key(path: &str, key: &str) -> String {
-    let ident = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let ident = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ident {
         if path.is_empty() {
@@ -248,9 +251,15 @@ pub fn parse(name: &str, src: &str, limits: &Limits) -> (Option<Arc<Decl>>, Diag
     if total > limits.max_imports {
         diags.push(Diagnostic {
             severity: Severity::Error,
-            message: format!("environment imports {total} environments, more than the limit of {}", limits.max_imports),
+            message: format!(
+                "environment imports {total} environments, more than the limit of {}",
+                limits.max_imports
+            ),
             environment: name,
-            range: decl.imports.get(limits.max_imports).map_or(root.range, |i| i.range),
+            range: decl
+                .imports
+                .get(limits.max_imports)
+                .map_or(root.range, |i| i.range),
             path: "imports".into(),
         });
     }
@@ -259,7 +268,13 @@ pub fn parse(name: &str, src: &str, limits: &Limits) -> (Option<Arc<Decl>>, Diag
 
 impl Parser<'_> {
     fn diag(&mut self, severity: Severity, range: Range, path: &str, message: String) {
-        self.diags.push(Diagnostic { severity, message, environment: self.name.clone(), range, path: path.to_owned() });
+        self.diags.push(Diagnostic {
+            severity,
+            message,
+            environment: self.name.clone(),
+            range,
+            path: path.to_owned(),
+        });
     }
 
     fn error(&mut self, range: Range, path: &str, message: impl Into<String>) {
@@ -271,7 +286,11 @@ impl Parser<'_> {
     }
 
     fn push(&mut self, kind: ExprKind, range: Range, path: &str) -> ExprId {
-        self.exprs.push(Expr { kind, range, path: path.to_owned() });
+        self.exprs.push(Expr {
+            kind,
+            range,
+            path: path.to_owned(),
+        });
         self.exprs.len() - 1
     }
 
@@ -293,17 +312,32 @@ impl Parser<'_> {
             }
         };
         let mut seen: Vec<&'static str> = Vec::new();
-        for Entry { key, key_range, value } in entries {
-            let field = ["imports", "values", "description"].into_iter().find(|f| f.eq_ignore_ascii_case(key));
+        for Entry {
+            key,
+            key_range,
+            value,
+        } in entries
+        {
+            let field = ["imports", "values", "description"]
+                .into_iter()
+                .find(|f| f.eq_ignore_ascii_case(key));
             let Some(field) = field else {
                 let hint = nearest(key, ["imports", "values", "description"])
                     .map(|n| format!("; did you mean {n:?}?"))
                     .unwrap_or_default();
-                self.warn(*key_range, key, format!("unknown top-level key {key:?}{hint}"));
+                self.warn(
+                    *key_range,
+                    key,
+                    format!("unknown top-level key {key:?}{hint}"),
+                );
                 continue;
             };
             if seen.contains(&field) {
-                self.warn(*key_range, field, format!("duplicate top-level key {key:?}: the last one is used"));
+                self.warn(
+                    *key_range,
+                    field,
+                    format!("duplicate top-level key {key:?}: the last one is used"),
+                );
             }
             seen.push(field);
             match field {
@@ -330,7 +364,11 @@ impl Parser<'_> {
         for (i, item) in items.iter().enumerate() {
             let path = format!("imports[{i}]");
             match &item.kind {
-                NodeKind::String { value, .. } => out.push(Import { name: value.clone(), merge: true, range: item.range }),
+                NodeKind::String { value, .. } => out.push(Import {
+                    name: value.clone(),
+                    merge: true,
+                    range: item.range,
+                }),
                 NodeKind::Map(entries) if entries.len() == 1 => {
                     let e = &entries[0];
                     let mut merge = true;
@@ -341,17 +379,31 @@ impl Parser<'_> {
                                 if m.key == "merge" {
                                     match m.value.kind {
                                         NodeKind::Bool(b) => merge = b,
-                                        _ => self.error(m.value.range, &path, "merge must be a boolean value"),
+                                        _ => self.error(
+                                            m.value.range,
+                                            &path,
+                                            "merge must be a boolean value",
+                                        ),
                                     }
                                 } else {
-                                    let hint = nearest(&m.key, ["merge"]).map(|n| format!("; did you mean {n:?}?")).unwrap_or_default();
-                                    self.warn(m.key_range, &path, format!("unknown import option {:?}{hint}", m.key));
+                                    let hint = nearest(&m.key, ["merge"])
+                                        .map(|n| format!("; did you mean {n:?}?"))
+                                        .unwrap_or_default();
+                                    self.warn(
+                                        m.key_range,
+                                        &path,
+                                        format!("unknown import option {:?}{hint}", m.key),
+                                    );
                                 }
                             }
                         }
                         _ => self.error(e.value.range, &path, "import must be an object"),
                     }
-                    out.push(Import { name: e.key.clone(), merge, range: e.key_range });
+                    out.push(Import {
+                        name: e.key.clone(),
+                        merge,
+                        range: e.key_range,
+                    });
                 }
                 NodeKind::Map(_) => self.error(item.range, &path, "import must have a single key"),
                 _ => self.error(item.range, &path, "import must be a string or an object"),
@@ -374,20 +426,33 @@ impl Parser<'_> {
                 continue;
             }
             if e.key.starts_with("fn::") {
-                self.error(e.key_range, &path, format!("builtin function call {:?} not allowed at the top level", e.key));
+                self.error(
+                    e.key_range,
+                    &path,
+                    format!(
+                        "builtin function call {:?} not allowed at the top level",
+                        e.key
+                    ),
+                );
                 continue;
             }
             if !seen.insert(e.key.clone()) {
                 self.error(e.key_range, &path, format!("duplicate key {:?}", e.key));
                 continue;
             }
-            if matches!(e.key.as_str(), "environmentVariables" | "files" | "pulumiConfig")
-                && !matches!(e.value.kind, NodeKind::Map(_) | NodeKind::String { .. })
+            if matches!(
+                e.key.as_str(),
+                "environmentVariables" | "files" | "pulumiConfig"
+            ) && !matches!(e.value.kind, NodeKind::Map(_) | NodeKind::String { .. })
             {
                 self.error(e.value.range, &path, format!("{} must be an object", e.key));
             }
             let value = self.expr(&e.value, &path);
-            props.push(Property { key: e.key.clone(), key_range: e.key_range, value });
+            props.push(Property {
+                key: e.key.clone(),
+                key_range: e.key_range,
+                value,
+            });
         }
         Some(self.push(ExprKind::Object(props), node.range, "values"))
     }
@@ -399,7 +464,11 @@ impl Parser<'_> {
             NodeKind::Number(n) => ExprKind::Number(n.clone()),
             NodeKind::String { value, quoted } => self.string(node, value, *quoted, path),
             NodeKind::Seq(items) => {
-                let ids = items.iter().enumerate().map(|(i, n)| self.expr(n, &format!("{path}[{i}]"))).collect();
+                let ids = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| self.expr(n, &format!("{path}[{i}]")))
+                    .collect();
                 ExprKind::Array(ids)
             }
             NodeKind::Map(entries) => return self.object(node, entries, path),
@@ -408,7 +477,10 @@ impl Parser<'_> {
     }
 
     fn object(&mut self, node: &Node, entries: &[Entry], path: &str) -> ExprId {
-        let fn_keys: Vec<&Entry> = entries.iter().filter(|e| e.key.to_ascii_lowercase().starts_with("fn::")).collect();
+        let fn_keys: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| e.key.to_ascii_lowercase().starts_with("fn::"))
+            .collect();
         if entries.len() == 1 && fn_keys.len() == 1 {
             if let Some(id) = self.builtin(node, &entries[0], path) {
                 return id;
@@ -431,7 +503,11 @@ impl Parser<'_> {
                 continue;
             }
             let value = self.expr(&e.value, &p);
-            props.push(Property { key: e.key.clone(), key_range: e.key_range, value });
+            props.push(Property {
+                key: e.key.clone(),
+                key_range: e.key_range,
+                value,
+            });
         }
         self.push(ExprKind::Object(props), node.range, path)
     }
@@ -445,10 +521,17 @@ impl Parser<'_> {
             if matches!(arg.kind, NodeKind::Null) {
                 self.error(arg.range, &p, "missing provider inputs");
             }
-            ExprKind::Open { provider: provider.to_owned(), inputs: self.expr(arg, &p) }
+            ExprKind::Open {
+                provider: provider.to_owned(),
+                inputs: self.expr(arg, &p),
+            }
         } else if let Some(rotator) = name.strip_prefix("fn::rotate::") {
             let (inputs, state) = self.rotate_args(arg, &p, false)?;
-            ExprKind::Rotate { rotator: rotator.to_owned(), inputs, state }
+            ExprKind::Rotate {
+                rotator: rotator.to_owned(),
+                inputs,
+                state,
+            }
         } else {
             match name {
                 "fn::secret" => ExprKind::Secret(self.secret_arg(arg, &p)),
@@ -462,11 +545,19 @@ impl Parser<'_> {
                 "fn::final" => ExprKind::Final(self.expr(arg, &p)),
                 "fn::join" | "fn::split" => {
                     let NodeKind::Seq(items) = &arg.kind else {
-                        self.error(arg.range, &p, format!("the argument to {name} must be a two-valued list"));
+                        self.error(
+                            arg.range,
+                            &p,
+                            format!("the argument to {name} must be a two-valued list"),
+                        );
                         return None;
                     };
                     if items.len() != 2 {
-                        self.error(arg.range, &p, format!("the argument to {name} must be a two-valued list"));
+                        self.error(
+                            arg.range,
+                            &p,
+                            format!("the argument to {name} must be a two-valued list"),
+                        );
                         return None;
                     }
                     let a = self.expr(&items[0], &format!("{p}[0]"));
@@ -479,7 +570,11 @@ impl Parser<'_> {
                 }
                 "fn::concat" => {
                     if !matches!(arg.kind, NodeKind::Seq(_) | NodeKind::String { .. }) {
-                        self.error(arg.range, &p, "the argument to fn::concat must be an array of arrays");
+                        self.error(
+                            arg.range,
+                            &p,
+                            "the argument to fn::concat must be an array of arrays",
+                        );
                         return None;
                     }
                     ExprKind::Concat(self.expr(arg, &p))
@@ -491,15 +586,20 @@ impl Parser<'_> {
                     };
                     let schema = self.field(entries, "schema", &p, arg.range, &["schema", "value"]);
                     let value = self.field(entries, "value", &p, arg.range, &["schema", "value"]);
-                    ExprKind::Validate { schema: schema?, value: value? }
+                    ExprKind::Validate {
+                        schema: schema?,
+                        value: value?,
+                    }
                 }
                 "fn::open" => {
                     let NodeKind::Map(entries) = &arg.kind else {
                         self.error(arg.range, &p, "the argument to fn::open must be an object containing 'provider' and 'inputs'");
                         return None;
                     };
-                    let provider = self.provider_name(entries, &p, arg.range, &["provider", "inputs"])?;
-                    let inputs = self.field(entries, "inputs", &p, arg.range, &["provider", "inputs"])?;
+                    let provider =
+                        self.provider_name(entries, &p, arg.range, &["provider", "inputs"])?;
+                    let inputs =
+                        self.field(entries, "inputs", &p, arg.range, &["provider", "inputs"])?;
                     ExprKind::Open { provider, inputs }
                 }
                 "fn::rotate" => {
@@ -507,13 +607,30 @@ impl Parser<'_> {
                         self.error(arg.range, &p, "the argument to fn::rotate must be an object containing 'provider', 'inputs' and 'state'");
                         return None;
                     };
-                    let rotator = self.provider_name(entries, &p, arg.range, &["provider", "inputs", "state"])?;
+                    let rotator = self.provider_name(
+                        entries,
+                        &p,
+                        arg.range,
+                        &["provider", "inputs", "state"],
+                    )?;
                     let (inputs, state) = self.rotate_args(arg, &p, true)?;
-                    ExprKind::Rotate { rotator, inputs, state }
+                    ExprKind::Rotate {
+                        rotator,
+                        inputs,
+                        state,
+                    }
                 }
                 _ => {
-                    let hint = nearest(name, BUILTINS.iter().copied()).map(|n| format!("; did you mean {n:?}?")).unwrap_or_default();
-                    self.error(e.key_range, &p, format!("unknown builtin function {name:?}: 'fn::' is a reserved prefix{hint}"));
+                    let hint = nearest(name, BUILTINS.iter().copied())
+                        .map(|n| format!("; did you mean {n:?}?"))
+                        .unwrap_or_default();
+                    self.error(
+                        e.key_range,
+                        &p,
+                        format!(
+                            "unknown builtin function {name:?}: 'fn::' is a reserved prefix{hint}"
+                        ),
+                    );
                     return None;
                 }
             }
@@ -521,7 +638,14 @@ impl Parser<'_> {
         Some(self.push(kind, node.range, &p))
     }
 
-    fn field(&mut self, entries: &[Entry], key: &str, path: &str, range: Range, known: &[&str]) -> Option<ExprId> {
+    fn field(
+        &mut self,
+        entries: &[Entry],
+        key: &str,
+        path: &str,
+        range: Range,
+        known: &[&str],
+    ) -> Option<ExprId> {
         for e in entries {
             if !known.contains(&e.key.as_str()) && e.key == key {
                 continue;
@@ -544,42 +668,82 @@ impl Parser<'_> {
     fn warn_unknown_fields(&mut self, entries: &[Entry], path: &str, known: &[&str]) {
         for e in entries {
             if !known.contains(&e.key.as_str()) {
-                let hint = nearest(&e.key, known.iter().copied()).map(|n| format!("; did you mean {n:?}?")).unwrap_or_default();
-                self.warn(e.key_range, &join_key(path, &e.key), format!("unknown key {:?}{hint}", e.key));
+                let hint = nearest(&e.key, known.iter().copied())
+                    .map(|n| format!("; did you mean {n:?}?"))
+                    .unwrap_or_default();
+                self.warn(
+                    e.key_range,
+                    &join_key(path, &e.key),
+                    format!("unknown key {:?}{hint}", e.key),
+                );
             }
         }
     }
 
-    fn provider_name(&mut self, entries: &[Entry], path: &str, range: Range, known: &[&str]) -> Option<String> {
+    fn provider_name(
+        &mut self,
+        entries: &[Entry],
+        path: &str,
+        range: Range,
+        known: &[&str],
+    ) -> Option<String> {
         match entries.iter().find(|e| e.key == "provider") {
             None => {
                 self.error(range, path, "missing provider name ('provider')");
                 None
             }
-            Some(Entry { value: Node { kind: NodeKind::String { value, .. }, .. }, .. }) if !value.contains("${") => {
-                Some(value.clone())
-            }
+            Some(Entry {
+                value:
+                    Node {
+                        kind: NodeKind::String { value, .. },
+                        ..
+                    },
+                ..
+            }) if !value.contains("${") => Some(value.clone()),
             Some(e) => {
                 let _ = known;
-                self.error(e.value.range, &join_key(path, "provider"), "provider name must be a string literal");
+                self.error(
+                    e.value.range,
+                    &join_key(path, "provider"),
+                    "provider name must be a string literal",
+                );
                 None
             }
         }
     }
 
-    fn rotate_args(&mut self, arg: &Node, path: &str, long: bool) -> Option<(ExprId, Option<ExprId>)> {
-        let known: &[&str] = if long { &["provider", "inputs", "state"] } else { &["inputs", "state"] };
+    fn rotate_args(
+        &mut self,
+        arg: &Node,
+        path: &str,
+        long: bool,
+    ) -> Option<(ExprId, Option<ExprId>)> {
+        let known: &[&str] = if long {
+            &["provider", "inputs", "state"]
+        } else {
+            &["inputs", "state"]
+        };
         let NodeKind::Map(entries) = &arg.kind else {
-            self.error(arg.range, path, "the argument to fn::rotate must be an object containing 'inputs' and 'state'");
+            self.error(
+                arg.range,
+                path,
+                "the argument to fn::rotate must be an object containing 'inputs' and 'state'",
+            );
             return None;
         };
         let inputs = self.field(entries, "inputs", path, arg.range, known)?;
         let state = match entries.iter().find(|e| e.key == "state") {
             None => None,
             Some(e) if matches!(e.value.kind, NodeKind::Null) => None,
-            Some(e) if matches!(e.value.kind, NodeKind::Map(_)) => Some(self.expr(&e.value, &join_key(path, "state"))),
+            Some(e) if matches!(e.value.kind, NodeKind::Map(_)) => {
+                Some(self.expr(&e.value, &join_key(path, "state")))
+            }
             Some(e) => {
-                self.error(e.value.range, &join_key(path, "state"), "rotation state must be an object literal");
+                self.error(
+                    e.value.range,
+                    &join_key(path, "state"),
+                    "rotation state must be an object literal",
+                );
                 return None;
             }
         };
@@ -588,14 +752,18 @@ impl Parser<'_> {
 
     fn secret_arg(&mut self, arg: &Node, path: &str) -> SecretArg {
         match &arg.kind {
-            NodeKind::String { value, .. } if !value.contains("${") => SecretArg::Plaintext(value.replace("$${", "${")),
-            NodeKind::Map(entries) if entries.len() == 1 && entries[0].key == "ciphertext" => match &entries[0].value.kind {
-                NodeKind::String { value, .. } => SecretArg::Ciphertext(value.clone()),
-                _ => {
-                    self.error(entries[0].value.range, path, "ciphertext must be a string");
-                    SecretArg::Invalid
+            NodeKind::String { value, .. } if !value.contains("${") => {
+                SecretArg::Plaintext(value.replace("$${", "${"))
+            }
+            NodeKind::Map(entries) if entries.len() == 1 && entries[0].key == "ciphertext" => {
+                match &entries[0].value.kind {
+                    NodeKind::String { value, .. } => SecretArg::Ciphertext(value.clone()),
+                    _ => {
+                        self.error(entries[0].value.range, path, "ciphertext must be a string");
+                        SecretArg::Invalid
+                    }
                 }
-            },
+            }
             _ => {
                 self.error(arg.range, path, "secret values must be string literals");
                 SecretArg::Invalid
@@ -613,8 +781,16 @@ impl Parser<'_> {
         match parts.as_slice() {
             [] => ExprKind::String(String::new()),
             [Part { text, access: None }] => ExprKind::String(text.clone()),
-            [Part { text, access: Some(_) }] if text.is_empty() => {
-                let Some(Part { access: Some(a), .. }) = parts.into_iter().next() else { unreachable!() };
+            [Part {
+                text,
+                access: Some(_),
+            }] if text.is_empty() => {
+                let Some(Part {
+                    access: Some(a), ..
+                }) = parts.into_iter().next()
+                else {
+                    unreachable!()
+                };
                 ExprKind::Symbol(a)
             }
             _ => ExprKind::Interpolate(parts),
@@ -628,7 +804,11 @@ impl Parser<'_> {
             return None;
         }
         let text = self.src.get(r.begin.byte as usize..r.end.byte as usize)?;
-        let inner = if quoted { text.get(1..text.len().checked_sub(1)?)? } else { text.trim_end() };
+        let inner = if quoted {
+            text.get(1..text.len().checked_sub(1)?)?
+        } else {
+            text.trim_end()
+        };
         if inner != value {
             return None;
         }
@@ -637,18 +817,38 @@ impl Parser<'_> {
         let mut out = Vec::with_capacity(value.len() + 1);
         let mut col = col0;
         for (b, _) in value.char_indices() {
-            out.push(Pos { line: r.begin.line, column: col, byte: (start + b) as u32 });
+            out.push(Pos {
+                line: r.begin.line,
+                column: col,
+                byte: (start + b) as u32,
+            });
             col += 1;
         }
-        out.push(Pos { line: r.begin.line, column: col, byte: (start + value.len()) as u32 });
+        out.push(Pos {
+            line: r.begin.line,
+            column: col,
+            byte: (start + value.len()) as u32,
+        });
         Some(out)
     }
 
-    fn interpolation(&mut self, node: &Node, s: &str, cols: Option<&[Pos]>, path: &str) -> Vec<Part> {
+    fn interpolation(
+        &mut self,
+        node: &Node,
+        s: &str,
+        cols: Option<&[Pos]>,
+        path: &str,
+    ) -> Vec<Part> {
         let chars: Vec<char> = s.chars().collect();
-        let pos = |i: usize| cols.and_then(|c| c.get(i).copied()).unwrap_or(node.range.begin);
+        let pos = |i: usize| {
+            cols.and_then(|c| c.get(i).copied())
+                .unwrap_or(node.range.begin)
+        };
         let range = |a: usize, b: usize| match cols {
-            Some(_) => Range { begin: pos(a), end: pos(b) },
+            Some(_) => Range {
+                begin: pos(a),
+                end: pos(b),
+            },
             None => node.range,
         };
         let mut parts = Vec::new();
@@ -701,7 +901,11 @@ impl Parser<'_> {
                                 }
                             }
                             if !ok {
-                                self.error(range(open, i), path, "key subscript is missing closing quote '\"'");
+                                self.error(
+                                    range(open, i),
+                                    path,
+                                    "key subscript is missing closing quote '\"'",
+                                );
                                 failed = true;
                                 break;
                             }
@@ -710,7 +914,11 @@ impl Parser<'_> {
                                 failed = true;
                             }
                             if chars.get(i) != Some(&']') {
-                                self.error(range(open, i), path, "subscript is missing closing bracket ']'");
+                                self.error(
+                                    range(open, i),
+                                    path,
+                                    "subscript is missing closing bracket ']'",
+                                );
                                 failed = true;
                                 break;
                             }
@@ -718,12 +926,19 @@ impl Parser<'_> {
                             accessors.push(Accessor::Key(key, range(open + 2, i - 2)));
                         } else {
                             let s0 = i;
-                            while i < chars.len() && !matches!(chars[i], ']' | '.' | '[' | '}') && !chars[i].is_whitespace() {
+                            while i < chars.len()
+                                && !matches!(chars[i], ']' | '.' | '[' | '}')
+                                && !chars[i].is_whitespace()
+                            {
                                 i += 1;
                             }
                             let digits: String = chars[s0..i].iter().collect();
                             if chars.get(i) != Some(&']') {
-                                self.error(range(open, i), path, "subscript is missing closing bracket ']'");
+                                self.error(
+                                    range(open, i),
+                                    path,
+                                    "subscript is missing closing bracket ']'",
+                                );
                                 failed = true;
                                 break;
                             }
@@ -736,7 +951,11 @@ impl Parser<'_> {
                                 }
                                 Ok(n) => accessors.push(Accessor::Index(n, range(s0, i - 1))),
                                 Err(_) => {
-                                    self.error(range(open, i), path, "numeric subscript must be a positive base-10 integer");
+                                    self.error(
+                                        range(open, i),
+                                        path,
+                                        "numeric subscript must be a positive base-10 integer",
+                                    );
                                     failed = true;
                                 }
                             }
@@ -751,28 +970,47 @@ impl Parser<'_> {
                         i += 1;
                     } else if !accessors.is_empty() {
                         // A name directly after a subscript, such as `a[0]b`.
-                        self.error(range(i, i + 1), path, "missing closing brace '}' in interpolation");
+                        self.error(
+                            range(i, i + 1),
+                            path,
+                            "missing closing brace '}' in interpolation",
+                        );
                         failed = true;
                         break;
                     }
                     let s0 = i;
-                    while i < chars.len() && !matches!(chars[i], '.' | '[' | '}') && !chars[i].is_whitespace() {
+                    while i < chars.len()
+                        && !matches!(chars[i], '.' | '[' | '}')
+                        && !chars[i].is_whitespace()
+                    {
                         i += 1;
                     }
                     let name: String = chars[s0..i].iter().collect();
                     if name.is_empty() {
-                        self.error(range(s0, (s0 + 1).min(chars.len())), path, "property name must not be empty");
+                        self.error(
+                            range(s0, (s0 + 1).min(chars.len())),
+                            path,
+                            "property name must not be empty",
+                        );
                         failed = true;
                         continue;
                     }
                     accessors.push(Accessor::Key(name, range(s0, i)));
                 }
                 if !closed && !failed {
-                    self.error(range(start, chars.len()), path, "missing closing brace '}' in interpolation");
+                    self.error(
+                        range(start, chars.len()),
+                        path,
+                        "missing closing brace '}' in interpolation",
+                    );
                     failed = true;
                 }
                 if closed && accessors.is_empty() && !failed {
-                    self.error(range(start, i), path, "Property access expressions cannot be empty");
+                    self.error(
+                        range(start, i),
+                        path,
+                        "Property access expressions cannot be empty",
+                    );
                     failed = true;
                 }
                 if failed {
@@ -780,11 +1018,23 @@ impl Parser<'_> {
                     while i < chars.len() && chars[i - 1] != '}' {
                         i += 1;
                     }
-                    parts.push(Part { text: std::mem::take(&mut text), access: Some(Access { accessors: Vec::new(), range: range(start, i) }) });
+                    parts.push(Part {
+                        text: std::mem::take(&mut text),
+                        access: Some(Access {
+                            accessors: Vec::new(),
+                            range: range(start, i),
+                        }),
+                    });
                     continue;
                 }
                 self.note_implicit_import(&accessors);
-                parts.push(Part { text: std::mem::take(&mut text), access: Some(Access { accessors, range: range(start, i) }) });
+                parts.push(Part {
+                    text: std::mem::take(&mut text),
+                    access: Some(Access {
+                        accessors,
+                        range: range(start, i),
+                    }),
+                });
                 continue;
             }
             text.push(chars[i]);
@@ -797,7 +1047,9 @@ impl Parser<'_> {
     }
 
     fn note_implicit_import(&mut self, accessors: &[Accessor]) {
-        if let [Accessor::Key(root, _), Accessor::Key(project, _), Accessor::Key(env, _), ..] = accessors {
+        if let [Accessor::Key(root, _), Accessor::Key(project, _), Accessor::Key(env, _), ..] =
+            accessors
+        {
             if root == "environments" {
                 let name = format!("{project}/{env}");
                 if self.seen_implicit.insert(name.clone()) {

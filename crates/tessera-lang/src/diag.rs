@@ -31,7 +31,10 @@ pub struct Range {
 impl Range {
     /// A range that starts and ends at `pos`.
     pub fn at(pos: Pos) -> Range {
-        Range { begin: pos, end: pos }
+        Range {
+            begin: pos,
+            end: pos,
+        }
     }
 }
 
@@ -81,7 +84,11 @@ impl fmt::Display for Diagnostic {
         write!(
             f,
             "{}:{}:{}: {}: {}",
-            self.environment, self.range.begin.line, self.range.begin.column, self.severity, self.message
+            self.environment,
+            self.range.begin.line,
+            self.range.begin.column,
+            self.severity,
+            self.message
         )
     }
 }

@@ -51,7 +51,11 @@ pub trait Source {
 /// build one in the server.
 pub trait Decrypter: Send + Sync {
     /// Decrypts `ciphertext` stored in `environment`.
-    fn decrypt(&self, environment: &str, ciphertext: &str) -> Result<zeroize::Zeroizing<String>, String>;
+    fn decrypt(
+        &self,
+        environment: &str,
+        ciphertext: &str,
+    ) -> Result<zeroize::Zeroizing<String>, String>;
 }
 
 /// A call to an `fn::open` provider.
@@ -96,11 +100,15 @@ impl EvalContext {
         }
         let mut map = &mut self.values;
         for k in &keys[..keys.len() - 1] {
-            let entry = map.entry((*k).to_owned()).or_insert_with(|| Value::object(BTreeMap::new()));
+            let entry = map
+                .entry((*k).to_owned())
+                .or_insert_with(|| Value::object(BTreeMap::new()));
             if entry.as_object().is_none() {
                 *entry = Value::object(BTreeMap::new());
             }
-            let ValueKind::Object(m) = &mut entry.kind else { unreachable!() };
+            let ValueKind::Object(m) = &mut entry.kind else {
+                unreachable!()
+            };
             map = m;
         }
         map.insert(keys[keys.len() - 1].to_owned(), Value::string(value));
@@ -126,11 +134,18 @@ impl Evaluation {
     }
 
     fn section(&self, key: &str) -> BTreeMap<String, Value> {
-        let Some(obj) = self.value.as_ref().and_then(|v| v.get(key)).and_then(Value::as_object) else {
+        let Some(obj) = self
+            .value
+            .as_ref()
+            .and_then(|v| v.get(key))
+            .and_then(Value::as_object)
+        else {
             return BTreeMap::new();
         };
         obj.iter()
-            .filter(|(_, v)| v.unknown || !matches!(v.kind, ValueKind::Array(_) | ValueKind::Object(_)))
+            .filter(|(_, v)| {
+                v.unknown || !matches!(v.kind, ValueKind::Array(_) | ValueKind::Object(_))
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
@@ -191,7 +206,10 @@ pub async fn open(
             let provider = call.provider.clone();
             let r = match tokio::time::timeout(remaining, providers.open(call)).await {
                 Ok(r) => r,
-                Err(_) => Err(format!("provider {provider:?} did not answer within {} seconds", deadline.as_secs())),
+                Err(_) => Err(format!(
+                    "provider {provider:?} did not answer within {} seconds",
+                    deadline.as_secs()
+                )),
             };
             (key, r)
         });
@@ -204,7 +222,9 @@ pub async fn open(
     if !ev.pending.is_empty() {
         evaluation.diagnostics.push(Diagnostic {
             severity: Severity::Error,
-            message: format!("provider calls depend on each other more than {MAX_ROUNDS} levels deep"),
+            message: format!(
+                "provider calls depend on each other more than {MAX_ROUNDS} levels deep"
+            ),
             environment: Arc::from(root),
             range: Range::default(),
             path: String::new(),
@@ -314,12 +334,22 @@ impl<'a> Evaluator<'a> {
         };
         let mut diagnostics = std::mem::take(&mut self.diags);
         diagnostics.sort();
-        Evaluation { value: value.map(strip_final), diagnostics, environments: std::mem::take(&mut self.order) }
+        Evaluation {
+            value: value.map(strip_final),
+            diagnostics,
+            environments: std::mem::take(&mut self.order),
+        }
     }
 
     fn diag(&mut self, severity: Severity, f: usize, range: Range, path: &str, message: String) {
         let environment = self.frames[f].name.clone();
-        self.diags.push(Diagnostic { severity, message, environment, range, path: path.to_owned() });
+        self.diags.push(Diagnostic {
+            severity,
+            message,
+            environment,
+            range,
+            path: path.to_owned(),
+        });
     }
 
     fn error(&mut self, f: usize, site: Site<'_>, message: String) {
@@ -332,7 +362,10 @@ impl<'a> Evaluator<'a> {
         if self.steps > self.limits.max_steps {
             if !self.exhausted {
                 self.exhausted = true;
-                let message = format!("evaluation exceeded the limit of {} steps", self.limits.max_steps);
+                let message = format!(
+                    "evaluation exceeded the limit of {} steps",
+                    self.limits.max_steps
+                );
                 self.error(f, site, message);
             }
             return false;
@@ -374,7 +407,8 @@ impl<'a> Evaluator<'a> {
         for (k, v) in &self.ctx.values {
             context.insert(k.clone(), v.clone());
         }
-        let named = |n: &str| Value::object(BTreeMap::from([("name".to_owned(), Value::string(n))]));
+        let named =
+            |n: &str| Value::object(BTreeMap::from([("name".to_owned(), Value::string(n))]));
         context.insert("rootEnvironment".into(), named(&self.root));
         context.insert("currentEnvironment".into(), named(&name));
         self.frames.push(Frame {
@@ -389,27 +423,37 @@ impl<'a> Evaluator<'a> {
         let f = self.frames.len() - 1;
 
         for import in &decl.imports {
-            let site = Site { range: import.range, path: "imports" };
+            let site = Site {
+                range: import.range,
+                path: "imports",
+            };
             match self.env(&import.name) {
                 EnvResult::Done(Some(v)) => {
                     if import.merge {
                         let base = self.frames[f].base.take();
                         self.frames[f].base = Some(match base {
-                            Some(b) => merge(b, v.clone(), &mut Vec::new()),
+                            Some(b) => merge(b, v.clone()),
                             None => v.clone(),
                         });
                     }
-                    self.frames[f].imports.insert(import.name.clone(), strip_final(v));
+                    self.frames[f]
+                        .imports
+                        .insert(import.name.clone(), strip_final(v));
                 }
                 EnvResult::Done(None) => {}
                 EnvResult::Missing(message) => self.error(f, site, message),
-                EnvResult::Cycle => self.error(f, site, format!("cyclic import of {}", import.name)),
+                EnvResult::Cycle => {
+                    self.error(f, site, format!("cyclic import of {}", import.name))
+                }
             }
         }
 
         let value = match decl.values {
             Some(root) => self.node(f, root, None),
-            None => self.frames[f].base.clone().unwrap_or_else(|| Value::object(BTreeMap::new())),
+            None => self.frames[f]
+                .base
+                .clone()
+                .unwrap_or_else(|| Value::object(BTreeMap::new())),
         };
         self.frames.pop();
         self.done.insert(name.to_string(), Some(value.clone()));
@@ -430,7 +474,7 @@ impl<'a> Evaluator<'a> {
     /// Evaluates an expression once; `from` is the reference that asked for it, if any.
     fn node(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>) -> Value {
         match &self.frames[f].states[id] {
-            State::Done(v, w) => {
+            State::Done(_, w) => {
                 let w = *w;
                 let expr = &self.frames[f].decl.exprs[id];
                 let (range, path) = (expr.range, expr.path.clone());
@@ -458,15 +502,27 @@ impl<'a> Evaluator<'a> {
         self.frames[f].states[id] = State::Evaluating;
         let decl = self.frames[f].decl.clone();
         let expr = &decl.exprs[id];
-        let site = Site { range: expr.range, path: &expr.path };
+        let site = Site {
+            range: expr.range,
+            path: &expr.path,
+        };
         let mut v = self.eval_kind(f, id, &expr.kind, site);
         if v.def.is_none() {
-            v.def = Some(Location { environment: self.frames[f].name.clone(), range: expr.range });
+            v.def = Some(Location {
+                environment: self.frames[f].name.clone(),
+                range: expr.range,
+            });
         }
         if let Some(base) = self.base_of(f, id) {
             if base.is_final {
                 let base = base.clone();
-                self.diag(Severity::Warning, f, expr.range, &expr.path, "cannot override final value".to_owned());
+                self.diag(
+                    Severity::Warning,
+                    f,
+                    expr.range,
+                    &expr.path,
+                    "cannot override final value".to_owned(),
+                );
                 v = base;
             } else if let (Some(b), ValueKind::Object(own)) = (base.as_object(), &mut v.kind) {
                 if !v.unknown {
@@ -508,7 +564,11 @@ impl<'a> Evaluator<'a> {
                 if !self.charge(f, site, out.len() as u64 / 16) {
                     return Value::unknown();
                 }
-                let mut v = if unknown { Value::unknown() } else { Value::string(out) };
+                let mut v = if unknown {
+                    Value::unknown()
+                } else {
+                    Value::string(out)
+                };
                 v.secret = secret;
                 v
             }
@@ -529,7 +589,8 @@ impl<'a> Evaluator<'a> {
             ExprKind::Secret(arg) => self.secret(f, arg, site),
             ExprKind::ToJson(a) => {
                 let v = self.node(f, *a, None);
-                derived(&v, || Ok(Value::string(v.to_json_compact()))).unwrap_or_else(|e| self.fail(f, site, e))
+                derived(&v, || Ok(Value::string(v.to_json_compact())))
+                    .unwrap_or_else(|e| self.fail(f, site, e))
             }
             ExprKind::FromJson(a) => {
                 let v = self.node(f, *a, None);
@@ -540,17 +601,22 @@ impl<'a> Evaluator<'a> {
             }
             ExprKind::ToYaml(a) => {
                 let v = self.node(f, *a, None);
-                derived(&v, || Ok(Value::string(crate::format::to_yaml(&v, false)))).unwrap_or_else(|e| self.fail(f, site, e))
+                derived(&v, || Ok(Value::string(crate::format::to_yaml(&v, false))))
+                    .unwrap_or_else(|e| self.fail(f, site, e))
             }
             ExprKind::FromYaml(a) => {
                 let v = self.node(f, *a, None);
                 let limits = self.limits.clone();
-                let r = self.string_arg(f, *a, &v).and_then(|s| crate::format::from_yaml(s, &limits));
+                let r = self
+                    .string_arg(f, *a, &v)
+                    .and_then(|s| crate::format::from_yaml(s, &limits));
                 self.finish_decoded(f, site, &v, r)
             }
             ExprKind::ToBase64(a) => {
                 let v = self.node(f, *a, None);
-                let r = self.string_arg(f, *a, &v).map(|s| Value::string(base64::engine::general_purpose::STANDARD.encode(s)));
+                let r = self
+                    .string_arg(f, *a, &v)
+                    .map(|s| Value::string(base64::engine::general_purpose::STANDARD.encode(s)));
                 self.finish_decoded(f, site, &v, r)
             }
             ExprKind::FromBase64(a) => {
@@ -565,14 +631,19 @@ impl<'a> Evaluator<'a> {
             }
             ExprKind::ToString(a) => {
                 let v = self.node(f, *a, None);
-                derived(&v, || Ok(Value::string(v.to_interpolated_string(false)))).unwrap_or_else(|e| self.fail(f, site, e))
+                derived(&v, || Ok(Value::string(v.to_interpolated_string(false))))
+                    .unwrap_or_else(|e| self.fail(f, site, e))
             }
             ExprKind::Join(d, vals) => {
                 let dv = self.node(f, *d, None);
                 let vv = self.node(f, *vals, None);
-                let Ok(delim) = self.string_arg(f, *d, &dv) else { return Value::unknown() };
+                let Ok(delim) = self.string_arg(f, *d, &dv) else {
+                    return Value::unknown();
+                };
                 let delim = delim.to_owned();
-                let Some(items) = self.array_arg(f, *vals, &vv) else { return Value::unknown() };
+                let Some(items) = self.array_arg(f, *vals, &vv) else {
+                    return Value::unknown();
+                };
                 let mut strs = Vec::new();
                 let mut ok = true;
                 for (i, item) in items.iter().enumerate() {
@@ -581,7 +652,13 @@ impl<'a> Evaluator<'a> {
                         ValueKind::String(s) => strs.push(s.clone()),
                         _ => {
                             let at = self.element_site(f, *vals, i);
-                            self.diag(Severity::Error, f, at.0, &at.1, format!("expected string, got {}", item.type_name()));
+                            self.diag(
+                                Severity::Error,
+                                f,
+                                at.0,
+                                &at.1,
+                                format!("expected string, got {}", item.type_name()),
+                            );
                             ok = false;
                         }
                     }
@@ -592,12 +669,15 @@ impl<'a> Evaluator<'a> {
                 let mut both = vec![dv.clone()];
                 both.extend(items.iter().cloned());
                 let all = Value::new(ValueKind::Array(both));
-                derived(&all, || Ok(Value::string(strs.join(&delim)))).unwrap_or_else(|e| self.fail(f, site, e))
+                derived(&all, || Ok(Value::string(strs.join(&delim))))
+                    .unwrap_or_else(|e| self.fail(f, site, e))
             }
             ExprKind::Split(d, s) => {
                 let dv = self.node(f, *d, None);
                 let sv = self.node(f, *s, None);
-                let (Ok(delim), Ok(text)) = (self.string_arg(f, *d, &dv), self.string_arg(f, *s, &sv)) else {
+                let (Ok(delim), Ok(text)) =
+                    (self.string_arg(f, *d, &dv), self.string_arg(f, *s, &sv))
+                else {
                     return Value::unknown();
                 };
                 if dv.unknown || sv.unknown {
@@ -609,21 +689,40 @@ impl<'a> Evaluator<'a> {
                 } else {
                     text.split(delim).map(str::to_owned).collect()
                 };
-                let items = parts.into_iter().map(|p| { let mut v = Value::string(p); v.secret = secret; v }).collect();
+                let items = parts
+                    .into_iter()
+                    .map(|p| {
+                        let mut v = Value::string(p);
+                        v.secret = secret;
+                        v
+                    })
+                    .collect();
                 Value::new(ValueKind::Array(items))
             }
             ExprKind::Concat(a) => {
                 let v = self.node(f, *a, None);
-                let Some(arrays) = self.array_arg(f, *a, &v) else { return Value::unknown() };
+                let Some(arrays) = self.array_arg(f, *a, &v) else {
+                    return Value::unknown();
+                };
                 let mut out = Vec::new();
                 let mut unknown = false;
                 for (i, arr) in arrays.iter().enumerate() {
                     match &arr.kind {
                         _ if arr.unknown => unknown = true,
-                        ValueKind::Array(items) => out.extend(items.iter().map(|v| { let mut v = v.clone(); v.secret |= arr.secret; v })),
+                        ValueKind::Array(items) => out.extend(items.iter().map(|v| {
+                            let mut v = v.clone();
+                            v.secret |= arr.secret;
+                            v
+                        })),
                         _ => {
                             let at = self.element_site(f, *a, i);
-                            self.diag(Severity::Error, f, at.0, &at.1, format!("expected array, got {}", arr.type_name()));
+                            self.diag(
+                                Severity::Error,
+                                f,
+                                at.0,
+                                &at.1,
+                                format!("expected array, got {}", arr.type_name()),
+                            );
                             unknown = true;
                         }
                     }
@@ -651,7 +750,9 @@ impl<'a> Evaluator<'a> {
             }
             ExprKind::Open { provider, inputs } => {
                 let inputs = self.node(f, *inputs, None);
-                let Mode::Open(_) = self.mode else { return Value::unknown() };
+                let Mode::Open(_) = self.mode else {
+                    return Value::unknown();
+                };
                 if inputs.contains_unknowns() {
                     return Value::unknown();
                 }
@@ -690,7 +791,13 @@ impl<'a> Evaluator<'a> {
         Value::unknown()
     }
 
-    fn finish_decoded(&mut self, f: usize, site: Site<'_>, input: &Value, r: Result<Value, String>) -> Value {
+    fn finish_decoded(
+        &mut self,
+        f: usize,
+        site: Site<'_>,
+        input: &Value,
+        r: Result<Value, String>,
+    ) -> Value {
         if input.unknown {
             let mut u = Value::unknown();
             u.secret = input.secret;
@@ -730,7 +837,13 @@ impl<'a> Evaluator<'a> {
             ValueKind::String(s) => Ok(s),
             _ => {
                 let (range, path) = self.expr_site(f, id);
-                self.diag(Severity::Error, f, range, &path, format!("expected string, got {}", v.type_name()));
+                self.diag(
+                    Severity::Error,
+                    f,
+                    range,
+                    &path,
+                    format!("expected string, got {}", v.type_name()),
+                );
                 Err(String::new())
             }
         }
@@ -744,7 +857,13 @@ impl<'a> Evaluator<'a> {
             ValueKind::Array(items) => Some(items),
             _ => {
                 let (range, path) = self.expr_site(f, id);
-                self.diag(Severity::Error, f, range, &path, format!("expected array, got {}", v.type_name()));
+                self.diag(
+                    Severity::Error,
+                    f,
+                    range,
+                    &path,
+                    format!("expected array, got {}", v.type_name()),
+                );
                 None
             }
         }
@@ -777,7 +896,10 @@ impl<'a> Evaluator<'a> {
         let Some(Accessor::Key(root, root_range)) = accs.first() else {
             return Value::unknown();
         };
-        let at = |r: Range| Site { range: r, path: site.path };
+        let at = |r: Range| Site {
+            range: r,
+            path: site.path,
+        };
         match root.as_str() {
             "context" => {
                 let ctx = self.frames[f].context.clone();
@@ -788,12 +910,16 @@ impl<'a> Evaluator<'a> {
                 self.walk(f, imports, &accs[1..], site, "imports")
             }
             "environments" => {
-                let (Some(Accessor::Key(p, _)), Some(Accessor::Key(e, r))) = (accs.get(1), accs.get(2)) else {
+                let (Some(Accessor::Key(p, _)), Some(Accessor::Key(e, r))) =
+                    (accs.get(1), accs.get(2))
+                else {
                     return Value::unknown();
                 };
                 let name = format!("{p}/{e}");
                 match self.env(&name) {
-                    EnvResult::Done(Some(v)) => self.walk(f, strip_final(v), &accs[3..], site, &name),
+                    EnvResult::Done(Some(v)) => {
+                        self.walk(f, strip_final(v), &accs[3..], site, &name)
+                    }
                     EnvResult::Done(None) => Value::unknown(),
                     EnvResult::Missing(message) => self.fail(f, at(*r), message),
                     EnvResult::Cycle => self.fail(f, at(*r), format!("cyclic import of {name}")),
@@ -802,7 +928,10 @@ impl<'a> Evaluator<'a> {
             _ => match self.frames[f].decl.values {
                 Some(root_id) => self.node_access(f, root_id, accs, 0, site),
                 None => {
-                    let base = self.frames[f].base.clone().unwrap_or_else(|| Value::object(BTreeMap::new()));
+                    let base = self.frames[f]
+                        .base
+                        .clone()
+                        .unwrap_or_else(|| Value::object(BTreeMap::new()));
                     let _ = root_range;
                     self.walk(f, base, accs, site, "")
                 }
@@ -812,9 +941,23 @@ impl<'a> Evaluator<'a> {
 
     /// Follows accessors through expressions as far as they are literals, evaluating only
     /// what the path reaches.
-    fn node_access(&mut self, f: usize, id: ExprId, accs: &[Accessor], i: usize, site: Site<'_>) -> Value {
+    fn node_access(
+        &mut self,
+        f: usize,
+        id: ExprId,
+        accs: &[Accessor],
+        i: usize,
+        site: Site<'_>,
+    ) -> Value {
         if i == accs.len() {
-            return self.node(f, id, Some(Site { range: accs.last().map_or(site.range, Accessor::range), path: site.path }));
+            return self.node(
+                f,
+                id,
+                Some(Site {
+                    range: accs.last().map_or(site.range, Accessor::range),
+                    path: site.path,
+                }),
+            );
         }
         let decl = self.frames[f].decl.clone();
         match (&decl.exprs[id].kind, &accs[i]) {
@@ -829,46 +972,91 @@ impl<'a> Evaluator<'a> {
                 if let Some(b) = self.base_of(f, id).and_then(Value::as_object) {
                     keys.extend(b.keys().cloned());
                 }
-                let hint = nearest(k, keys.iter().map(String::as_str)).map(|n| format!("; did you mean {n:?}?")).unwrap_or_default();
-                self.fail(f, Site { range: *r, path: site.path }, format!("unknown property {k:?}{hint}"))
+                let hint = nearest(k, keys.iter().map(String::as_str))
+                    .map(|n| format!("; did you mean {n:?}?"))
+                    .unwrap_or_default();
+                self.fail(
+                    f,
+                    Site {
+                        range: *r,
+                        path: site.path,
+                    },
+                    format!("unknown property {k:?}{hint}"),
+                )
             }
             (ExprKind::Array(items), Accessor::Index(n, r)) => {
                 if *n < 0 {
-                    return self.fail(f, Site { range: *r, path: site.path }, "array indices must not be negative".into());
+                    return self.fail(
+                        f,
+                        Site {
+                            range: *r,
+                            path: site.path,
+                        },
+                        "array indices must not be negative".into(),
+                    );
                 }
                 match items.get(*n as usize) {
                     Some(&item) => self.node_access(f, item, accs, i + 1, site),
                     None => self.fail(
                         f,
-                        Site { range: *r, path: site.path },
-                        format!("array index {n} out-of-bounds for array of length {}", items.len()),
+                        Site {
+                            range: *r,
+                            path: site.path,
+                        },
+                        format!(
+                            "array index {n} out-of-bounds for array of length {}",
+                            items.len()
+                        ),
                     ),
                 }
             }
             _ => {
-                let v = self.node(f, id, Some(Site { range: accs[i].range(), path: site.path }));
+                let v = self.node(
+                    f,
+                    id,
+                    Some(Site {
+                        range: accs[i].range(),
+                        path: site.path,
+                    }),
+                );
                 self.walk(f, v, &accs[i..], site, "")
             }
         }
     }
 
     /// Follows accessors through an evaluated value.
-    fn walk(&mut self, f: usize, mut v: Value, accs: &[Accessor], site: Site<'_>, _what: &str) -> Value {
+    fn walk(
+        &mut self,
+        f: usize,
+        mut v: Value,
+        accs: &[Accessor],
+        site: Site<'_>,
+        _what: &str,
+    ) -> Value {
         for acc in accs {
             if v.unknown {
                 return Value::unknown();
             }
-            let at = Site { range: acc.range(), path: site.path };
+            let at = Site {
+                range: acc.range(),
+                path: site.path,
+            };
             let next = match (&v.kind, acc) {
                 (ValueKind::Object(o), Accessor::Key(k, _)) => match o.get(k) {
                     Some(x) => x.clone(),
                     None => {
-                        let hint = nearest(k, o.keys().map(String::as_str)).map(|n| format!("; did you mean {n:?}?")).unwrap_or_default();
+                        let hint = nearest(k, o.keys().map(String::as_str))
+                            .map(|n| format!("; did you mean {n:?}?"))
+                            .unwrap_or_default();
                         return self.fail(f, at, format!("unknown property {k:?}{hint}"));
                     }
                 },
                 (ValueKind::Object(_), Accessor::Index(..)) => {
-                    return self.fail(f, at, "cannot access an object property using an integer index".into())
+                    return self.fail(
+                        f,
+                        at,
+                        "cannot access an object property using an integer index".into(),
+                    )
                 }
                 (ValueKind::Array(a), Accessor::Index(n, _)) => {
                     if *n < 0 {
@@ -877,12 +1065,23 @@ impl<'a> Evaluator<'a> {
                     match a.get(*n as usize) {
                         Some(x) => x.clone(),
                         None => {
-                            return self.fail(f, at, format!("array index {n} out-of-bounds for array of length {}", a.len()))
+                            return self.fail(
+                                f,
+                                at,
+                                format!(
+                                    "array index {n} out-of-bounds for array of length {}",
+                                    a.len()
+                                ),
+                            )
                         }
                     }
                 }
                 (ValueKind::Array(_), Accessor::Key(..)) => {
-                    return self.fail(f, at, "cannot access an array element using a property name".into())
+                    return self.fail(
+                        f,
+                        at,
+                        "cannot access an array element using a property name".into(),
+                    )
                 }
                 _ => return self.fail(f, at, "receiver must be an array or an object".into()),
             };
@@ -905,7 +1104,10 @@ fn fill_key_paths(decl: &Decl, id: ExprId, path: Vec<String>, out: &mut [Option<
 
 /// A value computed from `input`: unknown if anything in it is unknown, secret if anything
 /// in it is secret.
-fn derived(input: &Value, compute: impl FnOnce() -> Result<Value, String>) -> Result<Value, String> {
+fn derived(
+    input: &Value,
+    compute: impl FnOnce() -> Result<Value, String>,
+) -> Result<Value, String> {
     let secret = input.contains_secrets();
     if input.contains_unknowns() {
         let mut u = Value::unknown();
@@ -918,20 +1120,24 @@ fn derived(input: &Value, compute: impl FnOnce() -> Result<Value, String>) -> Re
 }
 
 /// Lays `top` over `base`: objects merge key by key; anything else (null included) replaces.
-/// A final value in `base` is kept, and its path recorded in `overridden`.
-pub(crate) fn merge(base: Value, top: Value, overridden: &mut Vec<String>) -> Value {
+/// A final value in `base` is kept.
+pub(crate) fn merge(base: Value, top: Value) -> Value {
     if base.is_final {
         return base;
     }
     match (base, top) {
         (mut b, t) if b.as_object().is_some() && t.as_object().is_some() => {
-            let ValueKind::Object(bm) = &mut b.kind else { unreachable!() };
+            let ValueKind::Object(bm) = &mut b.kind else {
+                unreachable!()
+            };
             let mut bm = std::mem::take(bm);
             let mut t = t;
-            let ValueKind::Object(tm) = &mut t.kind else { unreachable!() };
+            let ValueKind::Object(tm) = &mut t.kind else {
+                unreachable!()
+            };
             for (k, tv) in std::mem::take(tm) {
                 let merged = match bm.remove(&k) {
-                    Some(bv) => merge(bv, tv, overridden),
+                    Some(bv) => merge(bv, tv),
                     None => tv,
                 };
                 bm.insert(k, merged);

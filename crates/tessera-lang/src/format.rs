@@ -27,7 +27,10 @@ enum Ctx {
 }
 
 fn scalar_text(v: &Value, redact: bool) -> Option<String> {
-    if redact && v.secret && (v.unknown || !matches!(v.kind, ValueKind::Array(_) | ValueKind::Object(_))) {
+    if redact
+        && v.secret
+        && (v.unknown || !matches!(v.kind, ValueKind::Array(_) | ValueKind::Object(_)))
+    {
         return Some("'[secret]'".into());
     }
     if v.unknown {
@@ -46,7 +49,10 @@ fn scalar_text(v: &Value, redact: bool) -> Option<String> {
 
 fn yaml_string(s: &str) -> String {
     // YAML 1.1 readers take these for booleans; yaml.v3 quotes them too.
-    const BOOLISH: &[&str] = &["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"];
+    const BOOLISH: &[&str] = &[
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+        "OFF",
+    ];
     let plain_ok = !s.is_empty()
         && !BOOLISH.contains(&s)
         && !s.starts_with(|c: char| c.is_whitespace() || "-?:,[]{}#&*!|>'\"%@`~".contains(c))
@@ -123,25 +129,37 @@ fn node_value(n: &Node) -> Value {
         NodeKind::Bool(b) => ValueKind::Bool(*b),
         NodeKind::Number(num) => ValueKind::Number(match num.as_i64() {
             Some(i) => Number::from_i64(i),
-            None => num.as_f64().map_or_else(|| num.clone(), Number::from_f64_fixed),
+            None => num
+                .as_f64()
+                .map_or_else(|| num.clone(), Number::from_f64_fixed),
         }),
         NodeKind::String { value, .. } => ValueKind::String(value.clone()),
         NodeKind::Seq(items) => ValueKind::Array(items.iter().map(node_value).collect()),
-        NodeKind::Map(entries) => {
-            ValueKind::Object(entries.iter().map(|e| (e.key.clone(), node_value(&e.value))).collect::<BTreeMap<_, _>>())
-        }
+        NodeKind::Map(entries) => ValueKind::Object(
+            entries
+                .iter()
+                .map(|e| (e.key.clone(), node_value(&e.value)))
+                .collect::<BTreeMap<_, _>>(),
+        ),
     })
 }
 
 /// `KEY="value"` lines, values quoted as Go's `strconv.Quote` does (ESC's dotenv).
 pub fn dotenv(vars: &BTreeMap<String, Value>, redact: bool) -> String {
-    vars.iter().map(|(k, v)| format!("{k}={}\n", go_quote(&v.to_interpolated_string(redact)))).collect()
+    vars.iter()
+        .map(|(k, v)| format!("{k}={}\n", go_quote(&v.to_interpolated_string(redact))))
+        .collect()
 }
 
 /// `export KEY='value'` lines that are safe to `source`: single-quoted, nothing expands.
 pub fn shell(vars: &BTreeMap<String, Value>, redact: bool) -> String {
     vars.iter()
-        .map(|(k, v)| format!("export {k}='{}'\n", v.to_interpolated_string(redact).replace('\'', r"'\''")))
+        .map(|(k, v)| {
+            format!(
+                "export {k}='{}'\n",
+                v.to_interpolated_string(redact).replace('\'', r"'\''")
+            )
+        })
         .collect()
 }
 
@@ -151,7 +169,11 @@ mod tests {
 
     #[test]
     fn yaml_round_trips_through_the_parser() {
-        let v = from_yaml("b: [1, x, {c: 'yes'}]\na: \"multi\\nline\"\nd: {}\n", &Limits::default()).unwrap();
+        let v = from_yaml(
+            "b: [1, x, {c: 'yes'}]\na: \"multi\\nline\"\nd: {}\n",
+            &Limits::default(),
+        )
+        .unwrap();
         let text = to_yaml(&v, false);
         let back = from_yaml(&text, &Limits::default()).unwrap();
         assert_eq!(back.to_json_compact(), v.to_json_compact(), "{text}");
@@ -160,6 +182,9 @@ mod tests {
     #[test]
     fn shell_output_cannot_expand() {
         let vars = BTreeMap::from([("A".to_owned(), Value::string("$(rm -rf /) 'q' `x`"))]);
-        assert_eq!(shell(&vars, false), "export A='$(rm -rf /) '\\''q'\\'' `x`'\n");
+        assert_eq!(
+            shell(&vars, false),
+            "export A='$(rm -rf /) '\\''q'\\'' `x`'\n"
+        );
     }
 }

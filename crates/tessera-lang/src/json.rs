@@ -9,7 +9,10 @@ const MAX_DEPTH: usize = 128;
 
 /// Parses the first JSON value of `s` (trailing text is ignored, as Go's decoder does).
 pub fn parse(s: &str) -> Result<Value, String> {
-    let mut p = Reader { b: s.as_bytes(), i: 0 };
+    let mut p = Reader {
+        b: s.as_bytes(),
+        i: 0,
+    };
     p.ws();
     if p.i >= p.b.len() {
         return Err("unexpected EOF".into());
@@ -41,7 +44,9 @@ impl Reader<'_> {
             return Err(format!("exceeded max depth of {MAX_DEPTH}"));
         }
         self.ws();
-        let Some(&c) = self.b.get(self.i) else { return Err("unexpected EOF".into()) };
+        let Some(&c) = self.b.get(self.i) else {
+            return Err("unexpected EOF".into());
+        };
         let kind = match c {
             b'{' => {
                 self.i += 1;
@@ -156,7 +161,11 @@ impl Reader<'_> {
         let mut out = String::new();
         loop {
             let start = self.i;
-            while self.i < self.b.len() && self.b[self.i] != b'"' && self.b[self.i] != b'\\' && self.b[self.i] >= 0x20 {
+            while self.i < self.b.len()
+                && self.b[self.i] != b'"'
+                && self.b[self.i] != b'\\'
+                && self.b[self.i] >= 0x20
+            {
                 self.i += 1;
             }
             out.push_str(std::str::from_utf8(&self.b[start..self.i]).map_err(|e| e.to_string())?);
@@ -168,7 +177,9 @@ impl Reader<'_> {
                 }
                 Some(b'\\') => {
                     self.i += 1;
-                    let Some(&e) = self.b.get(self.i) else { return Err("unexpected EOF".into()) };
+                    let Some(&e) = self.b.get(self.i) else {
+                        return Err("unexpected EOF".into());
+                    };
                     self.i += 1;
                     match e {
                         b'"' => out.push('"'),
@@ -181,10 +192,16 @@ impl Reader<'_> {
                         b't' => out.push('\t'),
                         b'u' => {
                             let hi = self.hex4()?;
-                            let c = if (0xD800..0xDC00).contains(&hi) && self.b[self.i..].starts_with(b"\\u") {
+                            let c = if (0xD800..0xDC00).contains(&hi)
+                                && self.b[self.i..].starts_with(b"\\u")
+                            {
                                 self.i += 2;
                                 let lo = self.hex4()?;
-                                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF))
+                                char::from_u32(
+                                    0x10000
+                                        + ((hi - 0xD800) << 10)
+                                        + (lo.wrapping_sub(0xDC00) & 0x3FF),
+                                )
                             } else {
                                 char::from_u32(hi)
                             };
@@ -204,7 +221,8 @@ impl Reader<'_> {
     fn hex4(&mut self) -> Result<u32, String> {
         let h = self.b.get(self.i..self.i + 4).ok_or("unexpected EOF")?;
         let s = std::str::from_utf8(h).map_err(|e| e.to_string())?;
-        let v = u32::from_str_radix(s, 16).map_err(|_| self.err("in \\u hexadecimal character escape"))?;
+        let v = u32::from_str_radix(s, 16)
+            .map_err(|_| self.err("in \\u hexadecimal character escape"))?;
         self.i += 4;
         Ok(v)
     }

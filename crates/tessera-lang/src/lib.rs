@@ -22,7 +22,9 @@ pub mod syntax;
 mod value;
 
 pub use diag::{Diagnostic, Diagnostics, Pos, Range, Severity};
-pub use eval::{check, open, Decrypter, EvalContext, Evaluation, Parsed, ProviderCall, Providers, Source};
+pub use eval::{
+    check, open, Decrypter, EvalContext, Evaluation, Parsed, ProviderCall, Providers, Source,
+};
 pub use limits::Limits;
 pub use load::{load_closure, Loaded};
 pub use number::Number;

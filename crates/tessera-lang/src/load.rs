@@ -25,7 +25,10 @@ impl Loaded {
 
     /// The environments that exist and were read.
     pub fn found(&self) -> impl Iterator<Item = &str> {
-        self.order.iter().filter(|n| matches!(self.envs.get(*n), Some(Ok(_)))).map(String::as_str)
+        self.order
+            .iter()
+            .filter(|n| matches!(self.envs.get(*n), Some(Ok(_))))
+            .map(String::as_str)
     }
 
     /// Adds an environment's source (or why it is missing).

@@ -57,7 +57,11 @@ impl Number {
 
     /// Whether the text is valid JSON (`+Inf` and `NaN` are not).
     pub fn is_json(&self) -> bool {
-        self.0.chars().next().is_some_and(|c| c == '-' || c.is_ascii_digit()) && self.as_f64().is_some_and(f64::is_finite)
+        self.0
+            .chars()
+            .next()
+            .is_some_and(|c| c == '-' || c.is_ascii_digit())
+            && self.as_f64().is_some_and(f64::is_finite)
     }
 }
 
@@ -93,7 +97,11 @@ pub fn format_g(v: f64) -> String {
     let sign = if negative { "-" } else { "" };
     if !(-4..6).contains(&exp) {
         let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{first}{frac}e{esign}{:02}", exp.abs())
     } else if exp >= 0 {
@@ -125,7 +133,7 @@ mod tests {
             (0.00001, "1e-05"),
             (1.5e300, "1.5e+300"),
             (-0.5, "-0.5"),
-            (3.14159, "3.14159"),
+            (3.25159, "3.25159"),
             (-2e-7, "-2e-07"),
             (100000.5, "100000.5"),
         ] {

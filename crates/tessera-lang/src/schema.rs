@@ -18,7 +18,10 @@ pub fn validate(schema: &Value, value: &Value) -> Vec<String> {
             if at.is_empty() {
                 message
             } else {
-                format!("{}: {message}", at.trim_start_matches('/').replace('/', "."))
+                format!(
+                    "{}: {message}",
+                    at.trim_start_matches('/').replace('/', ".")
+                )
             }
         })
         .collect()
@@ -31,9 +34,11 @@ fn describe(e: &jsonschema::ValidationError<'_>) -> String {
         K::Type { kind } => {
             let expected = match kind {
                 jsonschema::error::TypeKind::Single(t) => t.to_string(),
-                jsonschema::error::TypeKind::Multiple(ts) => {
-                    ts.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or ")
-                }
+                jsonschema::error::TypeKind::Multiple(ts) => ts
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
             };
             format!("expected {expected}, got {}", json_type(e.instance()))
         }

@@ -37,7 +37,10 @@ pub fn encrypt_secrets<E>(
             Err(e) => return Ok(Err(e)),
         };
         out.push_str(&src[at..start]);
-        out.push_str(&format!("{{ciphertext: {}}}", crate::value::go_quote(&ciphertext)));
+        out.push_str(&format!(
+            "{{ciphertext: {}}}",
+            crate::value::go_quote(&ciphertext)
+        ));
         at = end;
     }
     out.push_str(&src[at..]);
@@ -51,7 +54,10 @@ fn collect(node: &Node, out: &mut Vec<(usize, usize, String)>) {
                 if e.key == "fn::secret" && entries.len() == 1 {
                     if let NodeKind::String { value, .. } = &e.value.kind {
                         if !value.contains("${") {
-                            let (start, end) = (e.value.range.begin.byte as usize, e.value.range.end.byte as usize);
+                            let (start, end) = (
+                                e.value.range.begin.byte as usize,
+                                e.value.range.end.byte as usize,
+                            );
                             out.push((start, end, value.replace("$${", "${")));
                             continue;
                         }
@@ -70,7 +76,11 @@ mod tests {
     use super::*;
 
     fn rewrite(src: &str) -> String {
-        encrypt_secrets::<()>("e", src, &Limits::default(), |p| Ok(format!("enc({})", p.len()))).unwrap().unwrap()
+        encrypt_secrets::<()>("e", src, &Limits::default(), |p| {
+            Ok(format!("enc({})", p.len()))
+        })
+        .unwrap()
+        .unwrap()
     }
 
     #[test]
@@ -85,14 +95,22 @@ mod tests {
 
     #[test]
     fn block_scalars_are_replaced_whole() {
-        let out = rewrite("values:\n  k:\n    fn::secret: |\n      line1\n      line2\n  after: 1\n");
+        let out =
+            rewrite("values:\n  k:\n    fn::secret: |\n      line1\n      line2\n  after: 1\n");
         assert!(!out.contains("line1"), "{out}");
         let parsed = crate::parse("e", &out, &Limits::default());
-        assert!(parsed.diagnostics.is_empty(), "{out}\n{:?}", parsed.diagnostics);
+        assert!(
+            parsed.diagnostics.is_empty(),
+            "{out}\n{:?}",
+            parsed.diagnostics
+        );
     }
 
     #[test]
     fn broken_documents_are_refused() {
-        assert!(encrypt_secrets::<()>("e", "values: [", &Limits::default(), |p| Ok(p.to_owned())).is_err());
+        assert!(
+            encrypt_secrets::<()>("e", "values: [", &Limits::default(), |p| Ok(p.to_owned()))
+                .is_err()
+        );
     }
 }

@@ -71,26 +71,47 @@ impl<'a> Positions<'a> {
             v.push(src.len() as u32);
             v
         };
-        Positions { src, ascii, char_bytes }
+        Positions {
+            src,
+            ascii,
+            char_bytes,
+        }
     }
 
     fn pos(&self, m: &saphyr_parser::Marker) -> Pos {
         let byte = if self.ascii {
             m.index().min(self.src.len()) as u32
         } else {
-            self.char_bytes.get(m.index()).copied().unwrap_or(self.src.len() as u32)
+            self.char_bytes
+                .get(m.index())
+                .copied()
+                .unwrap_or(self.src.len() as u32)
         };
-        Pos { line: m.line() as u32, column: m.col() as u32 + 1, byte }
+        Pos {
+            line: m.line() as u32,
+            column: m.col() as u32 + 1,
+            byte,
+        }
     }
 
     fn range(&self, s: &Span) -> Range {
-        Range { begin: self.pos(&s.start), end: self.pos(&s.end) }
+        Range {
+            begin: self.pos(&s.start),
+            end: self.pos(&s.end),
+        }
     }
 }
 
 enum Frame {
-    Seq { items: Vec<Node>, begin: Pos },
-    Map { entries: Vec<Entry>, begin: Pos, key: Option<(String, Range)> },
+    Seq {
+        items: Vec<Node>,
+        begin: Pos,
+    },
+    Map {
+        entries: Vec<Entry>,
+        begin: Pos,
+        key: Option<(String, Range)>,
+    },
 }
 
 /// Parses one YAML document. Returns the root node (absent only when the YAML itself is
@@ -109,7 +130,11 @@ pub fn parse(environment: &Arc<str>, src: &str, limits: &Limits) -> (Option<Node
     if src.len() > limits.max_document_bytes {
         error(
             &mut diags,
-            Range::at(Pos { line: 1, column: 1, byte: 0 }),
+            Range::at(Pos {
+                line: 1,
+                column: 1,
+                byte: 0,
+            }),
             format!(
                 "document is {} bytes, more than the limit of {} bytes",
                 src.len(),
@@ -129,7 +154,11 @@ pub fn parse(environment: &Arc<str>, src: &str, limits: &Limits) -> (Option<Node
             Ok(ev) => ev,
             Err(e) => {
                 let m = e.marker();
-                error(&mut diags, Range::at(positions.pos(m)), yaml_message(e.info()));
+                error(
+                    &mut diags,
+                    Range::at(positions.pos(m)),
+                    yaml_message(e.info()),
+                );
                 return (None, diags);
             }
         };
@@ -139,16 +168,27 @@ pub fn parse(environment: &Arc<str>, src: &str, limits: &Limits) -> (Option<Node
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    error(&mut diags, range, "Documents must only contain a single value".to_owned());
+                    error(
+                        &mut diags,
+                        range,
+                        "Documents must only contain a single value".to_owned(),
+                    );
                     broken = true;
                     break;
                 }
                 continue;
             }
             Event::Alias(_) => {
-                error(&mut diags, range, "alias nodes are not supported".to_owned());
+                error(
+                    &mut diags,
+                    range,
+                    "alias nodes are not supported".to_owned(),
+                );
                 broken = true;
-                Node { kind: NodeKind::Null, range }
+                Node {
+                    kind: NodeKind::Null,
+                    range,
+                }
             }
             Event::Scalar(value, style, _anchor, tag) => {
                 let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
@@ -156,7 +196,13 @@ pub fn parse(environment: &Arc<str>, src: &str, limits: &Limits) -> (Option<Node
                     Ok(kind) => Node { kind, range },
                     Err(message) => {
                         error(&mut diags, range, message);
-                        Node { kind: NodeKind::String { value: value.into_owned(), quoted: true }, range }
+                        Node {
+                            kind: NodeKind::String {
+                                value: value.into_owned(),
+                                quoted: true,
+                            },
+                            range,
+                        }
                     }
                 }
             }
@@ -165,27 +211,53 @@ pub fn parse(environment: &Arc<str>, src: &str, limits: &Limits) -> (Option<Node
                     error(
                         &mut diags,
                         range,
-                        format!("document nests deeper than the limit of {} levels", limits.max_depth),
+                        format!(
+                            "document nests deeper than the limit of {} levels",
+                            limits.max_depth
+                        ),
                     );
                     return (None, diags);
                 }
                 stack.push(match event {
-                    Event::SequenceStart(..) => Frame::Seq { items: Vec::new(), begin: range.begin },
-                    _ => Frame::Map { entries: Vec::new(), begin: range.begin, key: None },
+                    Event::SequenceStart(..) => Frame::Seq {
+                        items: Vec::new(),
+                        begin: range.begin,
+                    },
+                    _ => Frame::Map {
+                        entries: Vec::new(),
+                        begin: range.begin,
+                        key: None,
+                    },
                 });
                 continue;
             }
             Event::SequenceEnd => match stack.pop() {
                 Some(Frame::Seq { items, begin }) => {
-                    let end = items.last().map_or(range.end, |n| n.range.end.max(range.begin));
-                    Node { kind: NodeKind::Seq(items), range: Range { begin, end: end.max(begin) } }
+                    let end = items
+                        .last()
+                        .map_or(range.end, |n| n.range.end.max(range.begin));
+                    Node {
+                        kind: NodeKind::Seq(items),
+                        range: Range {
+                            begin,
+                            end: end.max(begin),
+                        },
+                    }
                 }
                 _ => continue,
             },
             Event::MappingEnd => match stack.pop() {
                 Some(Frame::Map { entries, begin, .. }) => {
-                    let end = entries.last().map_or(range.end, |e| e.value.range.end.max(range.begin));
-                    Node { kind: NodeKind::Map(entries), range: Range { begin, end: end.max(begin) } }
+                    let end = entries
+                        .last()
+                        .map_or(range.end, |e| e.value.range.end.max(range.begin));
+                    Node {
+                        kind: NodeKind::Map(entries),
+                        range: Range {
+                            begin,
+                            end: end.max(begin),
+                        },
+                    }
                 }
                 _ => continue,
             },
@@ -194,7 +266,11 @@ pub fn parse(environment: &Arc<str>, src: &str, limits: &Limits) -> (Option<Node
             None => root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map { entries, key, .. }) => match key.take() {
-                Some((k, key_range)) => entries.push(Entry { key: k, key_range, value: node }),
+                Some((k, key_range)) => entries.push(Entry {
+                    key: k,
+                    key_range,
+                    value: node,
+                }),
                 None => match key_text(&node) {
                     Ok(k) => *key = Some((k, node.range)),
                     Err(message) => {
@@ -208,7 +284,14 @@ pub fn parse(environment: &Arc<str>, src: &str, limits: &Limits) -> (Option<Node
     if broken {
         return (None, diags);
     }
-    let root = root.unwrap_or(Node { kind: NodeKind::Null, range: Range::at(Pos { line: 1, column: 1, byte: 0 }) });
+    let root = root.unwrap_or(Node {
+        kind: NodeKind::Null,
+        range: Range::at(Pos {
+            line: 1,
+            column: 1,
+            byte: 0,
+        }),
+    });
     (Some(root), diags)
 }
 
@@ -226,20 +309,32 @@ fn key_text(node: &Node) -> Result<String, String> {
 /// Resolves a scalar by the YAML 1.2 core schema as yaml.v3 applies it, honouring `!!` tags.
 fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>) -> Result<NodeKind, String> {
     let quoted = style != ScalarStyle::Plain;
-    let string = || NodeKind::String { value: value.to_owned(), quoted };
+    let string = || NodeKind::String {
+        value: value.to_owned(),
+        quoted,
+    };
     let number = |v: &str| parse_int(v).or_else(|| parse_float(v).map(Number::from_f64));
     match tag {
         Some("tag:yaml.org,2002:str") | Some("!!str") => {
-            return Ok(NodeKind::String { value: value.to_owned(), quoted: true })
+            return Ok(NodeKind::String {
+                value: value.to_owned(),
+                quoted: true,
+            })
         }
         Some("tag:yaml.org,2002:int") | Some("!!int") => {
-            return parse_int(value).map(NodeKind::Number).ok_or_else(|| format!("cannot decode {value:?} as an integer"))
+            return parse_int(value)
+                .map(NodeKind::Number)
+                .ok_or_else(|| format!("cannot decode {value:?} as an integer"))
         }
         Some("tag:yaml.org,2002:float") | Some("!!float") => {
-            return number(value).map(NodeKind::Number).ok_or_else(|| format!("cannot decode {value:?} as a float"))
+            return number(value)
+                .map(NodeKind::Number)
+                .ok_or_else(|| format!("cannot decode {value:?} as a float"))
         }
         Some("tag:yaml.org,2002:bool") | Some("!!bool") => {
-            return parse_bool(value).map(NodeKind::Bool).ok_or_else(|| format!("cannot decode {value:?} as a boolean"))
+            return parse_bool(value)
+                .map(NodeKind::Bool)
+                .ok_or_else(|| format!("cannot decode {value:?} as a boolean"))
         }
         Some("tag:yaml.org,2002:null") | Some("!!null") => return Ok(NodeKind::Null),
         _ => {}
@@ -289,7 +384,11 @@ fn parse_int(s: &str) -> Option<Number> {
     }
     let magnitude = u64::from_str_radix(body, radix).ok()?;
     if neg {
-        let v = if magnitude == 1u64 << 63 { i64::MIN } else { -(i64::try_from(magnitude).ok()?) };
+        let v = if magnitude == 1u64 << 63 {
+            i64::MIN
+        } else {
+            -(i64::try_from(magnitude).ok()?)
+        };
         Some(Number::from_i64(v))
     } else {
         Some(Number::from_u64(magnitude))
@@ -365,8 +464,20 @@ mod tests {
 
     #[test]
     fn core_schema_scalars() {
-        assert_eq!(scalar("yes"), NodeKind::String { value: "yes".into(), quoted: false });
-        assert_eq!(scalar("on"), NodeKind::String { value: "on".into(), quoted: false });
+        assert_eq!(
+            scalar("yes"),
+            NodeKind::String {
+                value: "yes".into(),
+                quoted: false
+            }
+        );
+        assert_eq!(
+            scalar("on"),
+            NodeKind::String {
+                value: "on".into(),
+                quoted: false
+            }
+        );
         assert_eq!(scalar("True"), NodeKind::Bool(true));
         assert_eq!(scalar("~"), NodeKind::Null);
         assert_eq!(scalar("0x1F"), NodeKind::Number(Number::from_i64(31)));
@@ -374,20 +485,54 @@ mod tests {
         assert_eq!(scalar("-12"), NodeKind::Number(Number::from_i64(-12)));
         assert_eq!(scalar("2.50"), NodeKind::Number(Number::from_f64(2.5)));
         assert_eq!(scalar("1e3"), NodeKind::Number(Number::from_f64(1000.0)));
-        assert_eq!(scalar("'12'"), NodeKind::String { value: "12".into(), quoted: true });
-        assert_eq!(scalar("!!str 12"), NodeKind::String { value: "12".into(), quoted: true });
+        assert_eq!(
+            scalar("'12'"),
+            NodeKind::String {
+                value: "12".into(),
+                quoted: true
+            }
+        );
+        assert_eq!(
+            scalar("!!str 12"),
+            NodeKind::String {
+                value: "12".into(),
+                quoted: true
+            }
+        );
         assert_eq!(scalar("0777"), NodeKind::Number(Number::from_i64(511)));
         assert_eq!(scalar("1_000"), NodeKind::Number(Number::from_i64(1000)));
         assert_eq!(scalar("1.0"), NodeKind::Number(Number::from_f64(1.0)));
-        assert_eq!(scalar("1.2.3"), NodeKind::String { value: "1.2.3".into(), quoted: false });
+        assert_eq!(
+            scalar("1.2.3"),
+            NodeKind::String {
+                value: "1.2.3".into(),
+                quoted: false
+            }
+        );
     }
 
     #[test]
     fn positions_are_one_based_with_byte_offsets() {
         let node = parse_ok("a: 1\nbé: x\nc: y\n");
-        let NodeKind::Map(entries) = node.kind else { panic!() };
-        assert_eq!(entries[2].key_range.begin, Pos { line: 3, column: 1, byte: 12 });
-        assert_eq!(entries[1].value.range.begin, Pos { line: 2, column: 5, byte: 10 });
+        let NodeKind::Map(entries) = node.kind else {
+            panic!()
+        };
+        assert_eq!(
+            entries[2].key_range.begin,
+            Pos {
+                line: 3,
+                column: 1,
+                byte: 12
+            }
+        );
+        assert_eq!(
+            entries[1].value.range.begin,
+            Pos {
+                line: 2,
+                column: 5,
+                byte: 10
+            }
+        );
     }
 
     #[test]
@@ -402,7 +547,12 @@ mod tests {
         let deep = "[".repeat(100) + &"]".repeat(100);
         let (node, diags) = parse(&Arc::from("t"), &deep, &Limits::default());
         assert!(node.is_none());
-        assert!(diags.iter().next().unwrap().message.contains("nests deeper"));
+        assert!(diags
+            .iter()
+            .next()
+            .unwrap()
+            .message
+            .contains("nests deeper"));
     }
 
     #[test]

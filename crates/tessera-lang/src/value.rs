@@ -74,7 +74,9 @@ impl fmt::Debug for Value {
             return f.write_str("[unknown]");
         }
         match &self.kind {
-            _ if self.secret && !matches!(self.kind, ValueKind::Array(_) | ValueKind::Object(_)) => {
+            _ if self.secret
+                && !matches!(self.kind, ValueKind::Array(_) | ValueKind::Object(_)) =>
+            {
                 f.write_str("[secret]")
             }
             ValueKind::Null => f.write_str("null"),
@@ -90,7 +92,13 @@ impl fmt::Debug for Value {
 impl Value {
     /// A plain value with no origin.
     pub fn new(kind: ValueKind) -> Value {
-        Value { kind, secret: false, unknown: false, def: None, is_final: false }
+        Value {
+            kind,
+            secret: false,
+            unknown: false,
+            def: None,
+            is_final: false,
+        }
     }
 
     /// `null`.
@@ -189,7 +197,10 @@ impl Value {
         1 + match &self.kind {
             ValueKind::String(s) => s.len() as u64 / 16,
             ValueKind::Array(a) => a.iter().map(Value::weight).sum(),
-            ValueKind::Object(o) => o.iter().map(|(k, v)| k.len() as u64 / 16 + v.weight()).sum(),
+            ValueKind::Object(o) => o
+                .iter()
+                .map(|(k, v)| k.len() as u64 / 16 + v.weight())
+                .sum(),
             _ => 0,
         }
     }
@@ -215,12 +226,20 @@ impl Value {
             ValueKind::Bool(b) => b.to_string(),
             ValueKind::Number(n) => n.to_string(),
             ValueKind::String(s) => s.clone(),
-            ValueKind::Array(a) => {
-                a.iter().map(|v| go_quote(&v.to_interpolated_string(redact))).collect::<Vec<_>>().join(",")
-            }
+            ValueKind::Array(a) => a
+                .iter()
+                .map(|v| go_quote(&v.to_interpolated_string(redact)))
+                .collect::<Vec<_>>()
+                .join(","),
             ValueKind::Object(o) => o
                 .iter()
-                .map(|(k, v)| format!("{}={}", go_quote(k), go_quote(&v.to_interpolated_string(redact))))
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        go_quote(k),
+                        go_quote(&v.to_interpolated_string(redact))
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(","),
         }
@@ -237,7 +256,11 @@ impl Value {
     /// With `redact`, secrets print as `"[secret]"`.
     pub fn to_json_pretty(&self, redact: bool) -> String {
         let mut out = String::new();
-        let r = if redact { Redaction::Redact } else { Redaction::Reveal };
+        let r = if redact {
+            Redaction::Redact
+        } else {
+            Redaction::Reveal
+        };
         write_json(&mut out, self, r, Some("  "), 0);
         out.push('\n');
         out
@@ -246,7 +269,10 @@ impl Value {
     /// The value as plain JSON data, secrets revealed or redacted.
     pub fn to_serde_json(&self, redact: bool) -> serde_json::Value {
         use serde_json::Value as J;
-        if redact && self.secret && (self.unknown || !matches!(self.kind, ValueKind::Array(_) | ValueKind::Object(_))) {
+        if redact
+            && self.secret
+            && (self.unknown || !matches!(self.kind, ValueKind::Array(_) | ValueKind::Object(_)))
+        {
             return J::String("[secret]".into());
         }
         if self.unknown {
@@ -256,16 +282,20 @@ impl Value {
             ValueKind::Null => J::Null,
             ValueKind::Bool(b) => J::Bool(*b),
             ValueKind::Number(n) => {
-                let parsed: Option<serde_json::Number> = n.as_i64().map(Into::into).or_else(|| {
-                    n.as_str().parse::<u64>().ok().map(Into::into)
-                }).or_else(|| n.as_f64().and_then(serde_json::Number::from_f64));
+                let parsed: Option<serde_json::Number> = n
+                    .as_i64()
+                    .map(Into::into)
+                    .or_else(|| n.as_str().parse::<u64>().ok().map(Into::into))
+                    .or_else(|| n.as_f64().and_then(serde_json::Number::from_f64));
                 parsed.map_or_else(|| J::String(n.to_string()), J::Number)
             }
             ValueKind::String(s) => J::String(s.clone()),
             ValueKind::Array(a) => J::Array(a.iter().map(|v| v.to_serde_json(redact)).collect()),
-            ValueKind::Object(o) => {
-                J::Object(o.iter().map(|(k, v)| (k.clone(), v.to_serde_json(redact))).collect())
-            }
+            ValueKind::Object(o) => J::Object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.to_serde_json(redact)))
+                    .collect(),
+            ),
         }
     }
 
@@ -284,7 +314,11 @@ impl Value {
             }),
             J::String(s) => ValueKind::String(s.clone()),
             J::Array(a) => ValueKind::Array(a.iter().map(Value::from_serde_json).collect()),
-            J::Object(o) => ValueKind::Object(o.iter().map(|(k, v)| (k.clone(), Value::from_serde_json(v))).collect()),
+            J::Object(o) => ValueKind::Object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_serde_json(v)))
+                    .collect(),
+            ),
         })
     }
 }
@@ -296,7 +330,10 @@ enum Redaction {
 }
 
 fn write_json(out: &mut String, v: &Value, r: Redaction, indent: Option<&str>, depth: usize) {
-    if r == Redaction::Redact && v.secret && (v.unknown || !matches!(v.kind, ValueKind::Array(_) | ValueKind::Object(_))) {
+    if r == Redaction::Redact
+        && v.secret
+        && (v.unknown || !matches!(v.kind, ValueKind::Array(_) | ValueKind::Object(_)))
+    {
         write_json_string(out, "[secret]");
         return;
     }
@@ -407,23 +444,43 @@ mod tests {
     use super::*;
 
     fn obj(pairs: &[(&str, Value)]) -> Value {
-        Value::object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        Value::object(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     #[test]
     fn interpolated_strings_follow_esc() {
-        let arr = Value::new(ValueKind::Array(vec![Value::string("a"), Value::string("b")]));
+        let arr = Value::new(ValueKind::Array(vec![
+            Value::string("a"),
+            Value::string("b"),
+        ]));
         assert_eq!(arr.to_interpolated_string(false), r#""a","b""#);
-        let o = obj(&[("b", Value::new(ValueKind::Number(Number::from_i64(2)))), ("a", Value::string("x"))]);
+        let o = obj(&[
+            ("b", Value::new(ValueKind::Number(Number::from_i64(2)))),
+            ("a", Value::string("x")),
+        ]);
         assert_eq!(o.to_interpolated_string(false), r#""a"="x","b"="2""#);
         assert_eq!(Value::null().to_interpolated_string(false), "");
     }
 
     #[test]
     fn json_escapes_like_go_and_redacts() {
-        let o = obj(&[("k", Value::string("<a&b>").into_secret()), ("n", Value::null())]);
-        assert_eq!(o.to_json_compact(), r#"{"k":"\u003ca\u0026b\u003e","n":null}"#);
-        assert_eq!(o.to_json_pretty(true), "{\n  \"k\": \"[secret]\",\n  \"n\": null\n}\n");
+        let o = obj(&[
+            ("k", Value::string("<a&b>").into_secret()),
+            ("n", Value::null()),
+        ]);
+        assert_eq!(
+            o.to_json_compact(),
+            r#"{"k":"\u003ca\u0026b\u003e","n":null}"#
+        );
+        assert_eq!(
+            o.to_json_pretty(true),
+            "{\n  \"k\": \"[secret]\",\n  \"n\": null\n}\n"
+        );
     }
 
     #[test]

@@ -262,6 +262,32 @@ impl OpenGrant {
     }
 }
 
+/// What an Open check is for; it names the audit entry the check writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpenPurpose {
+    /// Evaluating an environment with its secrets and providers (`environment.open`).
+    Open,
+    /// Returning a definition with its secrets in plaintext (`environment.decrypt`).
+    Decrypt,
+    /// Reading an open session's values (`environment.session.read`).
+    ReadSession,
+    /// Copying an environment, re-encrypting its secrets for the copy (`environment.clone`).
+    Clone,
+}
+
+impl OpenPurpose {
+    /// The audit event name.
+    pub fn event(self) -> &'static str {
+        match self {
+            OpenPurpose::Open => "environment.open",
+            OpenPurpose::Decrypt => "environment.decrypt",
+            OpenPurpose::ReadSession => "environment.session.read",
+            OpenPurpose::Clone => "environment.clone",
+        }
+    }
+}
+
 /// Why [`Store::authorize_open`] refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -412,6 +438,20 @@ impl Store {
         envs: &[QualifiedEnv],
         ctx: &AuditContext,
     ) -> Result<OpenGrant, AuthorizeError> {
+        self.authorize_open_for(principal, org, envs, OpenPurpose::Open, ctx)
+            .await
+    }
+
+    /// [`Store::authorize_open`] for another act that needs Open; the audit entry is named
+    /// after `purpose` (see [`OpenPurpose::event`]).
+    pub async fn authorize_open_for(
+        &self,
+        principal: &Principal,
+        org: &OrgName,
+        envs: &[QualifiedEnv],
+        purpose: OpenPurpose,
+        ctx: &AuditContext,
+    ) -> Result<OpenGrant, AuthorizeError> {
         let facts = self.access_facts(principal, org).await?;
         let Some(root) = envs.first() else {
             return Err(StoreError::Invalid("no environment to open".into()).into());
@@ -433,7 +473,7 @@ impl Store {
                 Err(e) => return Err(e.into()),
             };
             if permission < Permission::Open {
-                let rec = AuditRecord::new(org, "environment.open").env(root).denied().details(serde_json::json!({
+                let rec = AuditRecord::new(org, purpose.event()).env(root).denied().details(serde_json::json!({
                     "environments": names, "lacksOpen": env.to_string(), "permission": permission.as_str(),
                 }));
                 self.record_audit(ctx, &rec).await?;
@@ -445,7 +485,7 @@ impl Store {
                 });
             }
         }
-        let rec = AuditRecord::new(org, "environment.open")
+        let rec = AuditRecord::new(org, purpose.event())
             .env(root)
             .details(serde_json::json!({ "environments": names }));
         self.record_audit(ctx, &rec).await?;

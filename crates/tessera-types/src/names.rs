@@ -85,7 +85,9 @@ impl FromStr for OrgName {
         let ok = (3..=40).contains(&chars.len())
             && chars[0].is_ascii_alphanumeric()
             && chars[chars.len() - 1].is_ascii_alphanumeric()
-            && chars.iter().all(|&c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && chars
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if ok {
             Ok(OrgName(s.to_owned()))
         } else {
@@ -138,8 +140,13 @@ impl fmt::Display for QualifiedEnv {
 impl FromStr for QualifiedEnv {
     type Err = NameError;
     fn from_str(s: &str) -> Result<Self, NameError> {
-        let (p, e) = s.split_once('/').ok_or_else(|| NameError::Reference(s.to_owned()))?;
-        Ok(QualifiedEnv { project: p.parse()?, env: e.parse()? })
+        let (p, e) = s
+            .split_once('/')
+            .ok_or_else(|| NameError::Reference(s.to_owned()))?;
+        Ok(QualifiedEnv {
+            project: p.parse()?,
+            env: e.parse()?,
+        })
     }
 }
 
@@ -151,7 +158,9 @@ impl Serialize for QualifiedEnv {
 
 impl<'de> Deserialize<'de> for QualifiedEnv {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -206,7 +215,10 @@ impl FromStr for EnvRef {
             Some((n, v)) => (n, Some(v.parse()?)),
             None => (s, None),
         };
-        Ok(EnvRef { env: name.parse()?, version })
+        Ok(EnvRef {
+            env: name.parse()?,
+            version,
+        })
     }
 }
 

@@ -128,9 +128,13 @@ impl Scope {
     /// A one-line description for the scopes catalog.
     pub fn description(self) -> &'static str {
         match self {
-            Scope::EnvironmentRead => "Read environment definitions (secrets as ciphertext), revisions and tags",
+            Scope::EnvironmentRead => {
+                "Read environment definitions (secrets as ciphertext), revisions and tags"
+            }
             Scope::EnvironmentOpen => "Open environments: decrypt secrets and call providers",
-            Scope::EnvironmentWrite => "Update environment definitions, roll back and retract revisions",
+            Scope::EnvironmentWrite => {
+                "Update environment definitions, roll back and retract revisions"
+            }
             Scope::EnvironmentDelete => "Delete environments",
             Scope::EnvironmentTag => "Create, move and remove revision and environment tags",
             Scope::EnvironmentRotate => "Rotate secrets held by environments",
@@ -180,7 +184,9 @@ impl Serialize for Scope {
 
 impl<'de> Deserialize<'de> for Scope {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -65,7 +65,9 @@ impl Source for FileSource {
         }
         let valid = !name.is_empty()
             && name.split('/').count() <= 2
-            && name.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
+            && name
+                .split('/')
+                .all(|p| !p.is_empty() && p != "." && p != "..")
             && !name.contains('\\');
         let r = if !valid {
             Err(format!("invalid environment name {name:?}"))
@@ -91,17 +93,31 @@ impl Source for FileSource {
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let mut ctx = EvalContext::default();
     for kv in &args.context {
-        let (k, v) = kv.split_once('=').with_context(|| format!("--context {kv:?}: expected KEY=VALUE"))?;
-        ctx.set(k, v).map_err(anyhow::Error::msg).with_context(|| format!("--context {kv:?}"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--context {kv:?}: expected KEY=VALUE"))?;
+        ctx.set(k, v)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--context {kv:?}"))?;
     }
-    let source = FileSource { dir: args.dir.clone(), limits: Limits::default(), cache: RefCell::default() };
+    let source = FileSource {
+        dir: args.dir.clone(),
+        limits: Limits::default(),
+        cache: RefCell::default(),
+    };
     let evaluation = tessera_lang::check(&source, &args.name, &ctx, &Limits::default());
 
     let mut stderr = std::io::stderr().lock();
     for d in evaluation.diagnostics.iter() {
         let file = source.path(&d.environment);
         let (line, col) = (d.range.begin.line.max(1), d.range.begin.column.max(1));
-        writeln!(stderr, "{}:{line}:{col}: {}: {}", file.display(), d.severity, d.message)?;
+        writeln!(
+            stderr,
+            "{}:{line}:{col}: {}: {}",
+            file.display(),
+            d.severity,
+            d.message
+        )?;
     }
     if evaluation.has_errors() {
         return Ok(ExitCode::FAILURE);
@@ -109,7 +125,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let Some(value) = &evaluation.value else {
         return Ok(ExitCode::FAILURE);
     };
-    debug_assert!(evaluation.diagnostics.iter().all(|d| d.severity == Severity::Warning));
+    debug_assert!(evaluation
+        .diagnostics
+        .iter()
+        .all(|d| d.severity == Severity::Warning));
     let redact = !args.show_secrets;
     let out = match args.format {
         OutputFormat::Json => value.to_json_pretty(redact),
