@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tessera_lang::{
-    check, format, open, parse, Decrypter, EvalContext, Limits, Parsed, ProviderCall, Providers, Source, Value,
+    check, format, open, parse, Decrypter, EvalContext, Limits, Parsed, ProviderCall, Providers,
+    Source, Value,
 };
 
 /// Inputs slower than this are reported as hangs.
@@ -166,7 +167,7 @@ fn main() -> ExitCode {
     let opts = match Options::parse(std::env::args().skip(1)) {
         Ok(o) => o,
         Err(message) => {
-            eprintln!("fuzz: {message}\nusage: fuzz [--seconds N] [--crashes DIR] [--seed N] [--stack-mib N]");
+            eprintln!("fuzz: {message}\nusage: fuzz [--seconds N] [--crashes DIR] [--seed N] [--stack-mib N] [--max-chain N]");
             return ExitCode::from(2);
         }
     };
@@ -176,7 +177,9 @@ fn main() -> ExitCode {
     }
     if opts.worker {
         let stack = opts.stack_mib << 20;
-        let worker = std::thread::Builder::new().stack_size(stack).spawn(move || work(&opts));
+        let worker = std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn(move || work(&opts));
         match worker.map(|h| h.join()) {
             Ok(Ok(())) => ExitCode::SUCCESS,
             _ => ExitCode::FAILURE,
@@ -192,6 +195,7 @@ struct Options {
     crashes: PathBuf,
     seed: u64,
     stack_mib: usize,
+    max_chain: usize,
     worker: bool,
 }
 
@@ -204,15 +208,25 @@ impl Options {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64),
             stack_mib: 2,
+            // Evaluation recursion follows reference chains; longer chains than this overflow
+            // a 2 MiB stack (a known bug) and would drown everything else.
+            max_chain: 64,
             worker: false,
         };
         while let Some(arg) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
             match arg.as_str() {
-                "--seconds" => o.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
+                "--seconds" => {
+                    o.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?
+                }
                 "--crashes" => o.crashes = PathBuf::from(value()?),
                 "--seed" => o.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
-                "--stack-mib" => o.stack_mib = value()?.parse().map_err(|e| format!("--stack-mib: {e}"))?,
+                "--stack-mib" => {
+                    o.stack_mib = value()?.parse().map_err(|e| format!("--stack-mib: {e}"))?
+                }
+                "--max-chain" => {
+                    o.max_chain = value()?.parse().map_err(|e| format!("--max-chain: {e}"))?
+                }
                 "--worker" => o.worker = true,
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -245,12 +259,31 @@ fn supervise(opts: &Options) -> ExitCode {
     let mut total = Stats::default();
     let mut aborts = 0u64;
     let mut seed = opts.seed;
-    println!("fuzz: seed {seed}, {} s, crashes in {}", opts.seconds, opts.crashes.display());
+    println!(
+        "fuzz: seed {seed}, {} s, crashes in {}",
+        opts.seconds,
+        opts.crashes.display()
+    );
     while Instant::now() < deadline {
-        let remaining = deadline.saturating_duration_since(Instant::now()).as_secs().max(1);
+        let remaining = deadline.saturating_duration_since(Instant::now()).as_secs();
+        if remaining == 0 {
+            break;
+        }
         let child = Command::new(&exe)
-            .args(["--worker", "--seconds", &remaining.to_string(), "--seed", &seed.to_string()])
-            .args(["--stack-mib", &opts.stack_mib.to_string(), "--crashes"])
+            .args([
+                "--worker",
+                "--seconds",
+                &remaining.to_string(),
+                "--seed",
+                &seed.to_string(),
+            ])
+            .args([
+                "--stack-mib",
+                &opts.stack_mib.to_string(),
+                "--max-chain",
+                &opts.max_chain.to_string(),
+            ])
+            .arg("--crashes")
             .arg(&opts.crashes)
             .stdout(Stdio::piped())
             .spawn();
@@ -286,7 +319,10 @@ fn supervise(opts: &Options) -> ExitCode {
             let kind = if stuck { "stuck" } else { "abort" };
             if let Ok(input) = std::fs::read(&current) {
                 let path = save(&opts.crashes, kind, &input);
-                println!("fuzz: worker {kind} ({status:?}); input saved to {}", path.display());
+                println!(
+                    "fuzz: worker {kind} ({status:?}); input saved to {}",
+                    path.display()
+                );
             }
             if stuck {
                 total.hangs += 1;
@@ -294,7 +330,9 @@ fn supervise(opts: &Options) -> ExitCode {
                 aborts += 1;
             }
         }
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -314,7 +352,10 @@ fn supervise(opts: &Options) -> ExitCode {
 }
 
 fn parse_stats(line: &str) -> Option<Stats> {
-    let mut it = line.strip_prefix("stats ")?.split(' ').map(str::parse::<u64>);
+    let mut it = line
+        .strip_prefix("stats ")?
+        .split(' ')
+        .map(str::parse::<u64>);
     Some(Stats {
         execs: it.next()?.ok()?,
         crashes: it.next()?.ok()?,
@@ -333,7 +374,9 @@ fn save(dir: &Path, kind: &str, input: &[u8]) -> PathBuf {
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 // ---- worker -------------------------------------------------------------------------------
@@ -352,7 +395,10 @@ fn work(opts: &Options) {
     {
         let slot = panic_message.clone();
         panic::set_hook(Box::new(move |info| {
-            let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            let location = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
             let payload = info
                 .payload()
                 .downcast_ref::<&str>()
@@ -380,7 +426,10 @@ fn work(opts: &Options) {
         });
     }
 
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("fuzz: cannot start a runtime: {e}");
@@ -394,21 +443,26 @@ fn work(opts: &Options) {
     let mut stats = Stats::default();
     let mut last_report = Instant::now();
     while Instant::now() < deadline {
-        let input = mutate(&mut rng, &corpus);
+        let input = mutate(&mut rng, &corpus, opts.max_chain);
         let text = String::from_utf8_lossy(&input).into_owned();
         let _ = std::fs::write(&current, &input);
         let with_open = rng.below(4) == 0;
         exec_started.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         let t = Instant::now();
-        let outcome =
-            panic::catch_unwind(AssertUnwindSafe(|| run_one(&text, &envs, &limits, with_open.then_some(&runtime))));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            run_one(&text, &envs, &limits, with_open.then_some(&runtime))
+        }));
         let elapsed = t.elapsed();
         exec_started.store(u64::MAX, Ordering::Relaxed);
         stats.execs += 1;
         match outcome {
             Err(_) => {
                 stats.crashes += 1;
-                let message = panic_message.lock().ok().and_then(|mut s| s.take()).unwrap_or_default();
+                let message = panic_message
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.take())
+                    .unwrap_or_default();
                 let path = save(&opts.crashes, "crash", &input);
                 println!("fuzz: CRASH {message}; input saved to {}", path.display());
             }
@@ -416,7 +470,11 @@ fn work(opts: &Options) {
                 if elapsed > HANG {
                     stats.hangs += 1;
                     let path = save(&opts.crashes, "hang", &input);
-                    println!("fuzz: HANG {:.2} s; input saved to {}", elapsed.as_secs_f64(), path.display());
+                    println!(
+                        "fuzz: HANG {:.2} s; input saved to {}",
+                        elapsed.as_secs_f64(),
+                        path.display()
+                    );
                 } else if signatures.insert(signature) && corpus.len() < MAX_CORPUS {
                     // No coverage feedback on stable: keep inputs whose diagnostics are new.
                     corpus.push(input);
@@ -425,12 +483,21 @@ fn work(opts: &Options) {
         }
         if last_report.elapsed() > Duration::from_secs(60) {
             last_report = Instant::now();
-            println!("fuzz: {} execs, {} crashes, {} hangs, corpus {}", stats.execs, stats.crashes, stats.hangs, corpus.len());
+            println!(
+                "fuzz: {} execs, {} crashes, {} hangs, corpus {}",
+                stats.execs,
+                stats.crashes,
+                stats.hangs,
+                corpus.len()
+            );
         }
     }
     let _ = std::fs::remove_file(&current);
     stats.corpus = corpus.len() as u64;
-    println!("stats {} {} {} {}", stats.execs, stats.crashes, stats.hangs, stats.corpus);
+    println!(
+        "stats {} {} {} {}",
+        stats.execs, stats.crashes, stats.hangs, stats.corpus
+    );
 }
 
 /// Parses and evaluates one input as `fuzz/root`; returns a signature of what it produced.
@@ -441,12 +508,24 @@ fn run_one(
     runtime: Option<&tokio::runtime::Runtime>,
 ) -> u64 {
     let root = "fuzz/root";
-    let source = Overlay { envs, root, parsed: Arc::new(parse(root, text, limits)) };
+    let source = Overlay {
+        envs,
+        root,
+        parsed: Arc::new(parse(root, text, limits)),
+    };
     let mut ctx = EvalContext::default();
     let _ = ctx.set("pulumi.user.login", "fuzzer");
     let evaluation = match runtime {
         None => check(&source, root, &ctx, limits),
-        Some(rt) => rt.block_on(open(&source, root, &ctx, limits, &ToyDecrypter, &EchoProvider, Duration::from_secs(1))),
+        Some(rt) => rt.block_on(open(
+            &source,
+            root,
+            &ctx,
+            limits,
+            &ToyDecrypter,
+            &EchoProvider,
+            Duration::from_secs(1),
+        )),
     };
     if let Some(v) = &evaluation.value {
         // Every rendering must cope with whatever evaluation produced.
@@ -460,8 +539,17 @@ fn run_one(
         let _ = evaluation.pulumi_config();
         let _ = v.to_serde_json(true);
     }
-    let mut shapes: Vec<String> =
-        evaluation.diagnostics.iter().map(|d| d.message.chars().filter(|c| c.is_ascii_lowercase()).take(40).collect()).collect();
+    let mut shapes: Vec<String> = evaluation
+        .diagnostics
+        .iter()
+        .map(|d| {
+            d.message
+                .chars()
+                .filter(|c| c.is_ascii_lowercase())
+                .take(40)
+                .collect()
+        })
+        .collect();
     shapes.sort();
     shapes.dedup();
     fnv(shapes.join("|").as_bytes())
@@ -479,14 +567,21 @@ impl Source for Overlay<'_> {
         if name == self.root {
             return Ok(self.parsed.clone());
         }
-        self.envs.get(name).cloned().ok_or_else(|| format!("environment {name:?} not found"))
+        self.envs
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("environment {name:?} not found"))
     }
 }
 
 struct ToyDecrypter;
 
 impl Decrypter for ToyDecrypter {
-    fn decrypt(&self, _environment: &str, ciphertext: &str) -> Result<zeroize::Zeroizing<String>, String> {
+    fn decrypt(
+        &self,
+        _environment: &str,
+        ciphertext: &str,
+    ) -> Result<zeroize::Zeroizing<String>, String> {
         if ciphertext.starts_with('!') {
             return Err("bad ciphertext".to_owned());
         }
@@ -513,7 +608,11 @@ impl Providers for EchoProvider {
 /// to those roots (`app/base`) and, when free, by their stem (`base`); then the built-ins.
 fn load_seeds() -> Vec<(String, String)> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let roots = [manifest.join("testdata"), manifest.join("../../examples/environments"), manifest.join("../../examples")];
+    let roots = [
+        manifest.join("testdata"),
+        manifest.join("../../examples/environments"),
+        manifest.join("../../examples"),
+    ];
     let mut seeds: Vec<(String, String)> = Vec::new();
     let mut names = HashSet::new();
     for root in &roots {
@@ -521,10 +620,15 @@ fn load_seeds() -> Vec<(String, String)> {
         collect_yaml(root, &mut files);
         files.sort();
         for file in files {
-            let Ok(text) = std::fs::read_to_string(&file) else { continue };
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
             let rel = file.strip_prefix(root).unwrap_or(&file).with_extension("");
             let rel = rel.to_string_lossy().replace('\\', "/");
-            let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             for name in [rel, stem] {
                 if names.insert(name.clone()) {
                     seeds.push((name, text.clone()));
@@ -543,7 +647,9 @@ fn load_seeds() -> Vec<(String, String)> {
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -580,17 +686,17 @@ impl Rng {
     }
 }
 
-fn mutate(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
+fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], max_chain: usize) -> Vec<u8> {
     let mut data = rng.pick(corpus).clone();
     let rounds = 1 + rng.below(4);
     for _ in 0..rounds {
-        mutate_once(rng, corpus, &mut data);
+        mutate_once(rng, corpus, &mut data, max_chain);
     }
     data.truncate(MAX_INPUT);
     data
 }
 
-fn mutate_once(rng: &mut Rng, corpus: &[Vec<u8>], data: &mut Vec<u8>) {
+fn mutate_once(rng: &mut Rng, corpus: &[Vec<u8>], data: &mut Vec<u8>, max_chain: usize) {
     let len = data.len();
     match rng.below(12) {
         0 if len > 0 => {
@@ -608,8 +714,14 @@ fn mutate_once(rng: &mut Rng, corpus: &[Vec<u8>], data: &mut Vec<u8>) {
         }
         4 => {
             // At a line start, so the token lands in a structural position.
-            let starts: Vec<usize> =
-                std::iter::once(0).chain(data.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1)).collect();
+            let starts: Vec<usize> = std::iter::once(0)
+                .chain(
+                    data.iter()
+                        .enumerate()
+                        .filter(|(_, b)| **b == b'\n')
+                        .map(|(i, _)| i + 1),
+                )
+                .collect();
             let i = *rng.pick(&starts);
             let indent = b"    ".get(..rng.below(5)).unwrap_or_default().to_vec();
             let token = rng.pick(TOKENS).as_bytes();
@@ -665,18 +777,30 @@ fn mutate_once(rng: &mut Rng, corpus: &[Vec<u8>], data: &mut Vec<u8>) {
         }
         10 => {
             // A long reference chain: deep recursion in evaluation, not in the YAML.
-            let max = if rng.below(8) == 0 { 5000 } else { 200 };
-            let n = 1 + rng.below(max);
+            let n = 1 + rng.below(max_chain);
             let mut text = String::from("values:\n");
             for i in 0..n {
                 text.push_str(&format!("  r{i}: \"${{r{}}}-{i}\"\n", i + 1));
             }
-            text.push_str(&format!("  r{n}: {}\n", if rng.below(2) == 0 { "end" } else { "${r0}" }));
+            text.push_str(&format!(
+                "  r{n}: {}\n",
+                if rng.below(2) == 0 { "end" } else { "${r0}" }
+            ));
             *data = text.into_bytes();
         }
         _ => {
             let i = rng.below(len + 1);
-            let n = rng.pick(&["0", "-1", "1.5", "1e3", "18446744073709551616", "NaN", "0.1e-400"]).as_bytes();
+            let n = rng
+                .pick(&[
+                    "0",
+                    "-1",
+                    "1.5",
+                    "1e3",
+                    "18446744073709551616",
+                    "NaN",
+                    "0.1e-400",
+                ])
+                .as_bytes();
             data.splice(i..i, n.iter().copied());
         }
     }

@@ -261,8 +261,18 @@ struct Frame {
     context: Value,
 }
 
+/// An evaluated environment: its values, and the layers an importer merges, in order. The
+/// layers are each merged import's layers followed by this environment's own values, so an
+/// importer folds exactly the stack of layers ESC would (merging is not associative: a scalar
+/// in the middle of an import chain must still hide what lies below it).
+#[derive(Clone)]
+struct Exported {
+    value: Value,
+    layers: Arc<Vec<Arc<Value>>>,
+}
+
 enum EnvResult {
-    Done(Option<Value>),
+    Done(Option<Exported>),
     Missing(String),
     Cycle,
 }
@@ -277,10 +287,11 @@ struct Evaluator<'a> {
     pending: Vec<(CallKey, ProviderCall)>,
     diags: Diagnostics,
     frames: Vec<Frame>,
-    done: HashMap<String, Option<Value>>,
+    done: HashMap<String, Option<Exported>>,
     order: Vec<String>,
     steps: u64,
     exhausted: bool,
+    depth: usize,
 }
 
 /// Where a reference is written, for diagnostics about what it reaches.
@@ -313,13 +324,14 @@ impl<'a> Evaluator<'a> {
             order: Vec::new(),
             steps: 0,
             exhausted: false,
+            depth: 0,
         }
     }
 
     fn run(&mut self) -> Evaluation {
         let root = self.root.clone();
         let value = match self.env(&root) {
-            EnvResult::Done(v) => v,
+            EnvResult::Done(v) => v.map(|e| e.value),
             EnvResult::Missing(message) => {
                 self.diags.push(Diagnostic {
                     severity: Severity::Error,
@@ -422,23 +434,32 @@ impl<'a> Evaluator<'a> {
         });
         let f = self.frames.len() - 1;
 
+        let mut layers: Vec<Arc<Value>> = Vec::new();
         for import in &decl.imports {
             let site = Site {
                 range: import.range,
                 path: "imports",
             };
             match self.env(&import.name) {
-                EnvResult::Done(Some(v)) => {
+                EnvResult::Done(Some(exported)) => {
                     if import.merge {
                         let base = self.frames[f].base.take();
                         self.frames[f].base = Some(match base {
-                            Some(b) => merge(b, v.clone()),
-                            None => v.clone(),
+                            // Folding an environment's own layers gives its value, so the
+                            // first import needs no fold.
+                            None => exported.value.clone(),
+                            Some(mut b) => {
+                                for layer in exported.layers.iter() {
+                                    b = merge(b, Value::clone(layer));
+                                }
+                                b
+                            }
                         });
+                        layers.extend(exported.layers.iter().cloned());
                     }
                     self.frames[f]
                         .imports
-                        .insert(import.name.clone(), strip_final(v));
+                        .insert(import.name.clone(), strip_final(exported.value));
                 }
                 EnvResult::Done(None) => {}
                 EnvResult::Missing(message) => self.error(f, site, message),
@@ -456,8 +477,13 @@ impl<'a> Evaluator<'a> {
                 .unwrap_or_else(|| Value::object(BTreeMap::new())),
         };
         self.frames.pop();
-        self.done.insert(name.to_string(), Some(value.clone()));
-        EnvResult::Done(Some(value))
+        layers.push(Arc::new(value.clone()));
+        let exported = Exported {
+            value,
+            layers: Arc::new(layers),
+        };
+        self.done.insert(name.to_string(), Some(exported.clone()));
+        EnvResult::Done(Some(exported))
     }
 
     fn base_of(&self, f: usize, id: ExprId) -> Option<&Value> {
@@ -472,7 +498,28 @@ impl<'a> Evaluator<'a> {
     // ---- expressions --------------------------------------------------------------------
 
     /// Evaluates an expression once; `from` is the reference that asked for it, if any.
+    /// Reference chains recurse, so the stack grows on demand and the depth is bounded.
     fn node(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>) -> Value {
+        if self.depth >= self.limits.max_reference_depth {
+            if !self.exhausted {
+                self.exhausted = true;
+                let e = &self.frames[f].decl.exprs[id];
+                let (range, path) = (e.range, e.path.clone());
+                let message = format!(
+                    "references nest deeper than the limit of {}",
+                    self.limits.max_reference_depth
+                );
+                self.error(f, Site { range, path: &path }, message);
+            }
+            return Value::unknown();
+        }
+        self.depth += 1;
+        let v = stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || self.node_inner(f, id, from));
+        self.depth -= 1;
+        v
+    }
+
+    fn node_inner(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>) -> Value {
         match &self.frames[f].states[id] {
             State::Done(_, w) => {
                 let w = *w;
@@ -535,6 +582,15 @@ impl<'a> Evaluator<'a> {
             }
         }
         let w = v.weight();
+        // The cached copy costs as much as the value: charge it.
+        let site = Site {
+            range: expr.range,
+            path: &expr.path,
+        };
+        if !self.charge(f, site, w) {
+            self.frames[f].states[id] = State::Done(Value::unknown(), 0);
+            return Value::unknown();
+        }
         self.frames[f].states[id] = State::Done(v.clone(), w);
         v
     }
@@ -917,8 +973,8 @@ impl<'a> Evaluator<'a> {
                 };
                 let name = format!("{p}/{e}");
                 match self.env(&name) {
-                    EnvResult::Done(Some(v)) => {
-                        self.walk(f, strip_final(v), &accs[3..], site, &name)
+                    EnvResult::Done(Some(e)) => {
+                        self.walk(f, strip_final(e.value), &accs[3..], site, &name)
                     }
                     EnvResult::Done(None) => Value::unknown(),
                     EnvResult::Missing(message) => self.fail(f, at(*r), message),

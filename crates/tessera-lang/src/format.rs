@@ -114,6 +114,66 @@ fn emit(out: &mut String, v: &Value, redact: bool, indent: usize, ctx: Ctx) {
     }
 }
 
+/// Writes a syntax tree back as block YAML, keys in document order (for editing a
+/// definition: comments are not kept).
+pub fn node_to_yaml(node: &Node) -> String {
+    let mut out = String::new();
+    emit_node(&mut out, node, 0, Ctx::Top);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+fn emit_node(out: &mut String, node: &Node, indent: usize, ctx: Ctx) {
+    let scalar = match &node.kind {
+        NodeKind::Null => Some("null".to_owned()),
+        NodeKind::Bool(b) => Some(b.to_string()),
+        NodeKind::Number(n) => Some(n.to_string()),
+        NodeKind::String { value, .. } => Some(yaml_string(value)),
+        NodeKind::Seq(items) if items.is_empty() => Some("[]".to_owned()),
+        NodeKind::Map(entries) if entries.is_empty() => Some("{}".to_owned()),
+        _ => None,
+    };
+    if let Some(text) = scalar {
+        if ctx == Ctx::MapValue {
+            out.push(' ');
+        }
+        out.push_str(&text);
+        out.push('\n');
+        return;
+    }
+    let pad = " ".repeat(indent);
+    match &node.kind {
+        NodeKind::Seq(items) => {
+            if ctx == Ctx::MapValue {
+                out.push('\n');
+            }
+            for (i, item) in items.iter().enumerate() {
+                if !(ctx == Ctx::SeqItem && i == 0) {
+                    out.push_str(&pad);
+                }
+                out.push_str("- ");
+                emit_node(out, item, indent + 2, Ctx::SeqItem);
+            }
+        }
+        NodeKind::Map(entries) => {
+            if ctx == Ctx::MapValue {
+                out.push('\n');
+            }
+            for (i, e) in entries.iter().enumerate() {
+                if !(ctx == Ctx::SeqItem && i == 0) {
+                    out.push_str(&pad);
+                }
+                out.push_str(&yaml_string(&e.key));
+                out.push(':');
+                emit_node(out, &e.value, indent + 2, Ctx::MapValue);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Reads a YAML document as plain data (no interpolation, no builtins).
 pub fn from_yaml(s: &str, limits: &Limits) -> Result<Value, String> {
     let (node, diags) = syntax::parse(&Arc::from("fn::fromYAML"), s, limits);

@@ -13,6 +13,8 @@ pub struct Limits {
     pub max_environments: usize,
     /// Most evaluation work, counted in values produced and bytes built.
     pub max_steps: u64,
+    /// Longest chain of references evaluated one inside another.
+    pub max_reference_depth: usize,
 }
 
 impl Default for Limits {
@@ -23,6 +25,7 @@ impl Default for Limits {
             max_imports: 100,
             max_environments: 500,
             max_steps: 400_000,
+            max_reference_depth: 2_000,
         }
     }
 }

@@ -16,7 +16,11 @@ impl Source for DirSource {
     fn load(&self, name: &str) -> Result<Arc<Parsed>, String> {
         let path = self.0.join(format!("{name}.yaml"));
         match std::fs::read_to_string(&path) {
-            Ok(src) => Ok(Arc::new(tessera_lang::parse(name, &src, &Limits::default()))),
+            Ok(src) => Ok(Arc::new(tessera_lang::parse(
+                name,
+                &src,
+                &Limits::default(),
+            ))),
             Err(_) => Err(format!("environment {name:?} not found")),
         }
     }
@@ -50,7 +54,11 @@ pub fn render(dir: &Path) -> (String, Option<String>, Option<String>) {
         return (diags, None, None);
     }
     let value = ev.value.expect("a value when there are no errors");
-    (diags, Some(value.to_json_pretty(true)), Some(value.to_json_pretty(false)))
+    (
+        diags,
+        Some(value.to_json_pretty(true)),
+        Some(value.to_json_pretty(false)),
+    )
 }
 
 fn compare(path: &Path, actual: Option<&str>, accept: bool, failures: &mut Vec<String>) {
@@ -85,13 +93,37 @@ fn golden() {
         .filter(|p| p.join("env.yaml").exists())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 30, "expected at least 30 golden cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 30,
+        "expected at least 30 golden cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let (diags, redacted, revealed) = render(case);
-        compare(&case.join("diagnostics.txt"), Some(&diags), accept, &mut failures);
-        compare(&case.join("redacted.json"), redacted.as_deref(), accept, &mut failures);
-        compare(&case.join("revealed.json"), revealed.as_deref(), accept, &mut failures);
+        compare(
+            &case.join("diagnostics.txt"),
+            Some(&diags),
+            accept,
+            &mut failures,
+        );
+        compare(
+            &case.join("redacted.json"),
+            redacted.as_deref(),
+            accept,
+            &mut failures,
+        );
+        compare(
+            &case.join("revealed.json"),
+            revealed.as_deref(),
+            accept,
+            &mut failures,
+        );
     }
-    assert!(failures.is_empty(), "{} golden mismatches:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatches:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

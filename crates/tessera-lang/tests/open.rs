@@ -14,7 +14,10 @@ use zeroize::Zeroizing;
 fn loaded(envs: &[(&str, &str)]) -> Loaded {
     let mut l = Loaded::default();
     for (name, src) in envs {
-        l.insert(name, Ok(Arc::new(tessera_lang::parse(name, src, &Limits::default()))));
+        l.insert(
+            name,
+            Ok(Arc::new(tessera_lang::parse(name, src, &Limits::default()))),
+        );
     }
     l
 }
@@ -27,7 +30,9 @@ impl Decrypter for FakeDecrypter {
         let rest = ciphertext.strip_prefix("enc:").ok_or("not a ciphertext")?;
         let (env, plain) = rest.split_once(':').ok_or("malformed")?;
         if env != environment {
-            return Err(format!("ciphertext belongs to another environment than {environment}"));
+            return Err(format!(
+                "ciphertext belongs to another environment than {environment}"
+            ));
         }
         Ok(Zeroizing::new(plain.to_owned()))
     }
@@ -42,7 +47,10 @@ struct FakeProviders {
 
 impl FakeProviders {
     fn new() -> Self {
-        FakeProviders { calls: AtomicUsize::new(0), barrier: tokio::sync::Barrier::new(2) }
+        FakeProviders {
+            calls: AtomicUsize::new(0),
+            barrier: tokio::sync::Barrier::new(2),
+        }
     }
 }
 
@@ -73,7 +81,16 @@ impl Providers for FakeProviders {
 }
 
 async fn open_env(l: &Loaded, root: &str, p: &FakeProviders) -> tessera_lang::Evaluation {
-    open(l, root, &EvalContext::default(), &Limits::default(), &FakeDecrypter, p, Duration::from_secs(5)).await
+    open(
+        l,
+        root,
+        &EvalContext::default(),
+        &Limits::default(),
+        &FakeDecrypter,
+        p,
+        Duration::from_secs(5),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -96,10 +113,18 @@ async fn ciphertext_is_decrypted_only_in_open() {
 
 #[tokio::test]
 async fn ciphertext_moved_to_another_environment_fails_cleanly() {
-    let l = loaded(&[("app/prod", "values:\n  pw:\n    fn::secret:\n      ciphertext: enc:app/dev:hunter2\n")]);
+    let l = loaded(&[(
+        "app/prod",
+        "values:\n  pw:\n    fn::secret:\n      ciphertext: enc:app/dev:hunter2\n",
+    )]);
     let opened = open_env(&l, "app/prod", &FakeProviders::new()).await;
     let d = opened.diagnostics.errors().next().expect("an error");
-    assert!(d.message.starts_with("decrypting: ciphertext belongs to another environment"), "{}", d.message);
+    assert!(
+        d.message
+            .starts_with("decrypting: ciphertext belongs to another environment"),
+        "{}",
+        d.message
+    );
     assert_eq!((d.range.begin.line, &*d.environment), (3, "app/prod"));
 }
 
@@ -123,15 +148,31 @@ async fn provider_outputs_feed_later_values_and_calls() {
     assert!(!ev.has_errors(), "{:?}", ev.diagnostics);
     let v = ev.value.unwrap();
     assert_eq!(v.get("env").unwrap().as_str(), Some("app/dev"));
-    assert_eq!(v.get("second").unwrap().get("echo").unwrap().get("previous").unwrap().as_str(), Some("deployer"));
+    assert_eq!(
+        v.get("second")
+            .unwrap()
+            .get("echo")
+            .unwrap()
+            .get("previous")
+            .unwrap()
+            .as_str(),
+        Some("deployer")
+    );
     assert!(v.get("token").unwrap().secret);
-    assert_eq!(p.calls.load(Ordering::SeqCst), 2, "each provider is called once");
+    assert_eq!(
+        p.calls.load(Ordering::SeqCst),
+        2,
+        "each provider is called once"
+    );
 }
 
 #[tokio::test]
 async fn independent_provider_calls_run_concurrently() {
     // Each `rendezvous` call waits for the other: run one after the other, they would time out.
-    let l = loaded(&[("e", "values:\n  a:\n    fn::open::rendezvous: {}\n  b:\n    fn::open::rendezvous: {}\n")]);
+    let l = loaded(&[(
+        "e",
+        "values:\n  a:\n    fn::open::rendezvous: {}\n  b:\n    fn::open::rendezvous: {}\n",
+    )]);
     let ev = open_env(&l, "e", &FakeProviders::new()).await;
     assert!(!ev.has_errors(), "{:?}", ev.diagnostics);
     assert_eq!(ev.value.unwrap().get("b").unwrap().as_str(), Some("met"));
@@ -139,11 +180,33 @@ async fn independent_provider_calls_run_concurrently() {
 
 #[tokio::test]
 async fn provider_failures_and_timeouts_are_diagnostics() {
-    let l = loaded(&[("e", "values:\n  a:\n    fn::open::fail: {}\n  b:\n    fn::open::hang: {}\n")]);
-    let ev = open(&l, "e", &EvalContext::default(), &Limits::default(), &FakeDecrypter, &FakeProviders::new(), Duration::from_millis(200)).await;
-    let messages: Vec<&str> = ev.diagnostics.errors().map(|d| d.message.as_str()).collect();
-    assert!(messages.iter().any(|m| m.contains("AccessDenied")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("did not answer")), "{messages:?}");
+    let l = loaded(&[(
+        "e",
+        "values:\n  a:\n    fn::open::fail: {}\n  b:\n    fn::open::hang: {}\n",
+    )]);
+    let ev = open(
+        &l,
+        "e",
+        &EvalContext::default(),
+        &Limits::default(),
+        &FakeDecrypter,
+        &FakeProviders::new(),
+        Duration::from_millis(200),
+    )
+    .await;
+    let messages: Vec<&str> = ev
+        .diagnostics
+        .errors()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("AccessDenied")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("did not answer")),
+        "{messages:?}"
+    );
 }
 
 #[tokio::test]
@@ -154,8 +217,14 @@ async fn imported_logins_see_their_own_environment_as_current() {
     ]);
     let ev = open_env(&l, "app/dev", &FakeProviders::new()).await;
     let v = ev.value.unwrap();
-    assert_eq!(v.get("login").unwrap().get("env").unwrap().as_str(), Some("aws/creds"));
-    assert_eq!(v.get("login").unwrap().get("root").unwrap().as_str(), Some("app/dev"));
+    assert_eq!(
+        v.get("login").unwrap().get("env").unwrap().as_str(),
+        Some("aws/creds")
+    );
+    assert_eq!(
+        v.get("login").unwrap().get("root").unwrap().as_str(),
+        Some("app/dev")
+    );
 }
 
 #[tokio::test]
@@ -170,12 +239,18 @@ async fn check_never_calls_providers() {
 #[tokio::test]
 async fn load_closure_finds_explicit_and_implicit_imports() {
     let sources = std::collections::HashMap::from([
-        ("app/dev", "imports: [app/base]\nvalues:\n  x: ${environments.shared.db.host}\n"),
+        (
+            "app/dev",
+            "imports: [app/base]\nvalues:\n  x: ${environments.shared.db.host}\n",
+        ),
         ("app/base", "values:\n  y: 1\n"),
         ("shared/db", "values:\n  host: h\n"),
     ]);
     let l = tessera_lang::load_closure("app/dev", &Limits::default(), |name| {
-        let r = sources.get(name.as_str()).map(|s| s.to_string()).ok_or_else(|| format!("environment {name:?} not found"));
+        let r = sources
+            .get(name.as_str())
+            .map(|s| s.to_string())
+            .ok_or_else(|| format!("environment {name:?} not found"));
         async move { r }
     })
     .await;
