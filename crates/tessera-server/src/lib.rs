@@ -1,0 +1,59 @@
+//! The Tessera server: the Pulumi ESC compatible REST API, access control where Open is the
+//! sensitive permission, open sessions and the audit trail, on actix-web.
+//!
+//! Startup happens in one place: [`RawConfig`] (flags and `TESSERA_*` variables, as given)
+//! is validated once into a [`Config`], [`build`] connects the store, bootstraps an empty
+//! database and binds the listener, and [`Server::run`] serves until stopped.
+//!
+//! Layers, outside in:
+//! - `routes` — actix handlers. They only parse requests (names become `tessera_types`
+//!   newtypes at this edge) and format responses (`wire`); they hold no logic. Each API
+//!   module lists its routes in one `ENDPOINTS` table (method, path, access, handler) that both
+//!   registers them and generates the OpenAPI document served at `/api/openapi.json`.
+//! - `auth` — the [`Caller`] extractor: one token lookup per request, no cache, so a revoked
+//!   or expired token fails on the very next request, on every replica; `throttle` answers
+//!   429 to an address after too many refused tokens.
+//! - `service` — the work: permission checks, evaluation, sessions, administration.
+//! - `open` — the capability-holding [`tessera_lang::Decrypter`] and
+//!   [`tessera_lang::Providers`] implementations.
+//! - `error` — [`ApiError`], the one error type, and the JSON rewriting of actix's own
+//!   rejections, so every error a client sees is `{"code","message"}`.
+//!
+//! # Where the Open invariant is enforced
+//! *Invariant:* no plaintext secret leaves the store and no provider is called unless an Open
+//! check passed for the caller, the environment, and every environment it imports.
+//! - The proof is [`tessera_store::access::OpenGrant`]. It has no public constructor; only
+//!   `Store::authorize_open` / `Store::authorize_open_for` mint it, after checking Open on every
+//!   environment named and writing the audit entry (a failed audit write means no grant).
+//! - Everything that reveals takes the grant: `Store::decrypt_secret`, `Store::create_session`,
+//!   `Store::read_session`. In this crate, `open::GrantedDecrypter` and
+//!   `open::GrantedProviders` can only be built from a `&OpenGrant`; `service::environments`
+//!   asks `Store::authorize_open_for` for the grant in exactly four places: `open` (over the
+//!   whole import closure loaded by `tessera_lang::load_closure`, then evaluates with those
+//!   two), `read_session`, `decrypt` and `clone` (which reveal through
+//!   `Service::reveal_secrets(&grant, …)`, itself calling `Store::decrypt_secret`). Each kind
+//!   of use writes its own audit event (`environment.open`, `environment.session.read`,
+//!   `environment.decrypt`, `environment.clone`), allowed or denied.
+//! - `GET` of a definition and `check` go through `tessera_lang::check`, which has no
+//!   decrypter and no providers: secrets stay ciphertext and provider outputs stay unknown.
+#![warn(missing_docs)]
+
+mod auth;
+mod config;
+mod error;
+mod open;
+mod routes;
+mod service;
+mod startup;
+mod throttle;
+pub mod wire;
+
+pub use auth::Caller;
+
+/// File names in the data directory.
+pub mod config_files {
+    pub use crate::config::MASTER_KEY_FILE;
+}
+pub use config::{Bootstrap, Config, ConfigError, MasterKeyOrigin, RawConfig};
+pub use error::ApiError;
+pub use startup::{block_on, build, init_tracing, Server, StartupError};

@@ -1,0 +1,49 @@
+//! The service layer: everything the API does, independent of HTTP.
+//!
+//! [`Service`] holds the store and the evaluation limits. Its methods are grouped by what they
+//! act on: `access` (permission checks and the audit of denials), `environments` (the ESC
+//! environment API, including open and decrypt), `definitions` (rewriting secrets in
+//! definition text) and `admin` (organization administration).
+
+mod access;
+pub(crate) mod admin;
+mod definitions;
+pub(crate) mod environments;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_lang::Limits;
+use tessera_store::Store;
+
+use crate::throttle::AuthFailures;
+
+/// What the handlers call. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Service {
+    store: Store,
+    limits: Limits,
+    /// How long all provider calls of one open may take together.
+    open_deadline: Duration,
+    /// Failed authentications per source address.
+    auth_failures: Arc<AuthFailures>,
+}
+
+impl Service {
+    pub(crate) fn new(store: Store) -> Service {
+        Service {
+            store,
+            limits: Limits::default(),
+            open_deadline: Duration::from_secs(30),
+            auth_failures: Arc::default(),
+        }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn auth_failures(&self) -> &AuthFailures {
+        &self.auth_failures
+    }
+}

@@ -1,0 +1,152 @@
+//! The audit trail of opens, decrypts and denials, and secrets at rest.
+
+use tessera_store::audit::Outcome;
+
+use crate::helpers::{TestApp, ADMIN_TOKEN, ORG};
+
+fn env_path(name: &str) -> String {
+    format!("/api/esc/environments/{ORG}/{name}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opens_decrypts_and_denials_are_audited_with_actor_token_and_source() {
+    let app = TestApp::spawn().await;
+    app.create_env("app/dev", "values:\n  s:\n    fn::secret: audited-secret\n")
+        .await;
+    app.post(&format!("{}/open", env_path("app/dev")), ADMIN_TOKEN)
+        .await
+        .expect(200);
+    app.get(&format!("{}/decrypt", env_path("app/dev")), ADMIN_TOKEN)
+        .await
+        .expect(200);
+    let reader = app.token_for("read", &["app/dev"]).await;
+    app.post(&format!("{}/open", env_path("app/dev")), &reader)
+        .await
+        .expect(403);
+    app.get(&format!("{}/decrypt", env_path("app/dev")), &reader)
+        .await
+        .expect(403);
+
+    let audit = app.audit().await;
+    let find = |event: &str, outcome: Outcome| {
+        audit
+            .iter()
+            .find(|e| e.event == event && e.outcome == outcome)
+            .unwrap_or_else(|| panic!("no {event} {outcome:?} in {audit:#?}"))
+    };
+    let open = find("environment.open", Outcome::Allowed);
+    assert_eq!(open.actor, "admin");
+    assert!(open.token_id.is_some());
+    assert_eq!(open.source.as_deref(), Some("127.0.0.1"));
+    assert_eq!(open.environment.as_deref(), Some("app/dev"));
+    find("environment.decrypt", Outcome::Allowed);
+    let denied = find("environment.open", Outcome::Denied);
+    assert!(denied.actor.starts_with("read-"));
+    find("environment.decrypt", Outcome::Denied);
+    find("environment.update", Outcome::Allowed);
+    for e in &audit {
+        let text = serde_json::to_string(&e.details).unwrap();
+        assert!(!text.contains("audited-secret"), "{text}");
+    }
+    assert!(matches!(
+        app.store.verify_audit_chain().await.unwrap(),
+        tessera_store::audit::ChainStatus::Intact { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_plaintext_secret_or_token_in_the_database_files() {
+    let app = TestApp::spawn().await;
+    let secret = "plaintext-at-rest-9f8e7d";
+    app.create_env(
+        "app/dev",
+        &format!(
+            "values:\n  s:\n    fn::secret: {secret}\n  t:\n    - fn::secret: \"{secret}-2\"\n"
+        ),
+    )
+    .await;
+    let r = app
+        .post(&format!("{}/open", env_path("app/dev")), ADMIN_TOKEN)
+        .await
+        .expect(200);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = app
+        .get(&format!("{}/open/{id}", env_path("app/dev")), ADMIN_TOKEN)
+        .await
+        .expect(200);
+    assert!(r.text.contains(secret));
+    let member = app.member_token("frank").await;
+    let mut files = 0;
+    for entry in std::fs::read_dir(app.data_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        files += 1;
+        for needle in [secret, super::helpers::ADMIN_TOKEN, member.as_str()] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle:?} found in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(files >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_audit_log_cannot_be_written_nothing_is_done() {
+    use sqlx::Connection;
+    let app = TestApp::spawn().await;
+    app.create_env(
+        "app/dev",
+        "values:\n  s:\n    fn::secret: not-without-audit\n",
+    )
+    .await;
+    let url = format!(
+        "sqlite://{}",
+        app.data_dir.path().join("tessera.db").display()
+    );
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit down'); END")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let p = env_path("app/dev");
+    let r = app
+        .post(&format!("{p}/open"), ADMIN_TOKEN)
+        .await
+        .expect(503);
+    assert!(!r.text.contains("not-without-audit"));
+    app.get(&format!("{p}/decrypt"), ADMIN_TOKEN)
+        .await
+        .expect(503);
+    app.patch_yaml(&p, ADMIN_TOKEN, "values:\n  a: 2\n")
+        .await
+        .expect(503);
+    let reader = {
+        // Denials need their audit entry too.
+        sqlx::query("DROP TRIGGER audit_down")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let t = app.token_for("read", &["app/dev"]).await;
+        sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit down'); END")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        t
+    };
+    app.post(&format!("{p}/open"), &reader).await.expect(503);
+    sqlx::query("DROP TRIGGER audit_down")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let r = app
+        .get(&format!("{p}/versions"), ADMIN_TOKEN)
+        .await
+        .expect(200);
+    assert_eq!(
+        r.json().as_array().unwrap().len(),
+        2,
+        "the update was not saved"
+    );
+}
