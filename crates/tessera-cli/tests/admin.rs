@@ -67,3 +67,100 @@ fn audit_verify_refuses_a_missing_database() {
         "verify must not create a database"
     );
 }
+
+#[tokio::test]
+async fn backup_and_restore_round_trip() {
+    let live = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", live.path().join("tessera.db").display());
+    let key = MasterKey::generate().unwrap();
+    let key_text = key.to_base64().expose().to_owned();
+    let store = Store::connect(&url, Keyring::new(key)).await.unwrap();
+    store
+        .create_org(&"acme".parse().unwrap(), &AuditContext::new("admin"))
+        .await
+        .unwrap();
+    let env: tessera_store::QualifiedEnv = "app/dev".parse().unwrap();
+    let ciphertext = store
+        .encrypt_secret(
+            &"acme".parse().unwrap(),
+            &env,
+            &tessera_store::SecretString::new("s3cr3t-value".to_owned()),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+
+    let backups = tempfile::tempdir().unwrap();
+    let file = backups.path().join("backup.db");
+    let tessera = |args: &[&str], dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let out = tessera(&["admin", "backup", file.to_str().unwrap()], live.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(
+        !bytes.windows(12).any(|w| w == b"s3cr3t-value"),
+        "the backup holds no plaintext"
+    );
+
+    let out = tessera(&["admin", "backup", file.to_str().unwrap()], live.path());
+    assert!(
+        !out.status.success(),
+        "an existing backup file is never overwritten"
+    );
+
+    let restored = tempfile::tempdir().unwrap();
+    let out = tessera(
+        &["admin", "restore", file.to_str().unwrap()],
+        restored.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tessera(
+        &["admin", "restore", file.to_str().unwrap()],
+        restored.path(),
+    );
+    assert!(
+        !out.status.success(),
+        "restoring over a database needs --force"
+    );
+
+    let out = tessera(&["admin", "audit", "verify"], restored.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = format!("sqlite://{}", restored.path().join("tessera.db").display());
+    let store = Store::connect(
+        &url,
+        Keyring::new(MasterKey::from_base64(&key_text).unwrap()),
+    )
+    .await
+    .unwrap();
+    let again = store
+        .encrypt_secret(
+            &"acme".parse().unwrap(),
+            &env,
+            &tessera_store::SecretString::new("other".to_owned()),
+        )
+        .await
+        .unwrap();
+    assert_ne!(again, ciphertext);
+    assert!(
+        !store.is_empty().await.unwrap(),
+        "the restored database holds the organization"
+    );
+}
