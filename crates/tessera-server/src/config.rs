@@ -193,7 +193,11 @@ impl Config {
         // The contract makes the admin's token exactly this value, so any value that can
         // travel in a header is accepted; a short one only earns a warning.
         if let Some(t) = &raw.bootstrap_token {
-            if t.is_empty() || t.expose().chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if t.is_empty()
+                || t.expose()
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
                 return Err(ConfigError::BootstrapToken);
             }
             if t.len() < 16 {

@@ -143,7 +143,9 @@ impl Store {
         // Generated tokens are long and random; only an operator's bootstrap token is chosen
         // by hand, and the contract takes it exactly as given.
         if value.is_empty() {
-            return Err(StoreError::Invalid("a token value must not be empty".into()));
+            return Err(StoreError::Invalid(
+                "a token value must not be empty".into(),
+            ));
         }
         let mut tx = self.pool.begin_write().await?;
         let oid = org_id(&mut tx, org).await?;
