@@ -253,8 +253,8 @@ struct Frame {
     name: Arc<str>,
     decl: Arc<Decl>,
     /// The merged values of this environment's `merge: true` imports.
-    base: Option<Value>,
-    imports: BTreeMap<String, Value>,
+    base: Option<Arc<Value>>,
+    imports: BTreeMap<String, Arc<Value>>,
     states: Vec<State>,
     /// For expressions reached from `values` through object literals only: their keys.
     key_paths: Vec<Option<Vec<String>>>,
@@ -267,7 +267,7 @@ struct Frame {
 /// in the middle of an import chain must still hide what lies below it).
 #[derive(Clone)]
 struct Exported {
-    value: Value,
+    value: Arc<Value>,
     layers: Arc<Vec<Arc<Value>>>,
 }
 
@@ -331,7 +331,7 @@ impl<'a> Evaluator<'a> {
     fn run(&mut self) -> Evaluation {
         let root = self.root.clone();
         let value = match self.env(&root) {
-            EnvResult::Done(v) => v.map(|e| e.value),
+            EnvResult::Done(v) => v.map(|e| Arc::unwrap_or_clone(e.value)),
             EnvResult::Missing(message) => {
                 self.diags.push(Diagnostic {
                     severity: Severity::Error,
@@ -446,20 +446,21 @@ impl<'a> Evaluator<'a> {
                         let base = self.frames[f].base.take();
                         self.frames[f].base = Some(match base {
                             // Folding an environment's own layers gives its value, so the
-                            // first import needs no fold.
+                            // first import needs no fold, and no copy.
                             None => exported.value.clone(),
-                            Some(mut b) => {
+                            Some(b) => {
+                                let mut b = Arc::unwrap_or_clone(b);
                                 for layer in exported.layers.iter() {
                                     b = merge(b, Value::clone(layer));
                                 }
-                                b
+                                Arc::new(b)
                             }
                         });
                         layers.extend(exported.layers.iter().cloned());
                     }
                     self.frames[f]
                         .imports
-                        .insert(import.name.clone(), strip_final(exported.value));
+                        .insert(import.name.clone(), exported.value);
                 }
                 EnvResult::Done(None) => {}
                 EnvResult::Missing(message) => self.error(f, site, message),
@@ -470,14 +471,14 @@ impl<'a> Evaluator<'a> {
         }
 
         let value = match decl.values {
-            Some(root) => self.node(f, root, None),
+            Some(root) => Arc::new(self.node(f, root, None)),
             None => self.frames[f]
                 .base
                 .clone()
-                .unwrap_or_else(|| Value::object(BTreeMap::new())),
+                .unwrap_or_else(|| Arc::new(Value::object(BTreeMap::new()))),
         };
         self.frames.pop();
-        layers.push(Arc::new(value.clone()));
+        layers.push(value.clone());
         let exported = Exported {
             value,
             layers: Arc::new(layers),
@@ -488,7 +489,7 @@ impl<'a> Evaluator<'a> {
 
     fn base_of(&self, f: usize, id: ExprId) -> Option<&Value> {
         let keys = self.frames[f].key_paths[id].as_ref()?;
-        let mut v = self.frames[f].base.as_ref()?;
+        let mut v: &Value = self.frames[f].base.as_deref()?;
         for k in keys {
             v = v.get(k)?;
         }
@@ -580,6 +581,11 @@ impl<'a> Evaluator<'a> {
                     }
                 }
             }
+        }
+        if Some(id) == decl.values {
+            // Only `env` asks for the root, once: keep no copy of the environment's values.
+            self.frames[f].states[id] = State::Done(Value::unknown(), 0);
+            return v;
         }
         let w = v.weight();
         // The cached copy costs as much as the value: charge it.
@@ -958,13 +964,37 @@ impl<'a> Evaluator<'a> {
         };
         match root.as_str() {
             "context" => {
-                let ctx = self.frames[f].context.clone();
-                self.walk(f, ctx, &accs[1..], site, "context")
+                let r = follow(&self.frames[f].context, &accs[1..]);
+                self.walked(f, site, r)
             }
-            "imports" => {
-                let imports = Value::object(self.frames[f].imports.clone());
-                self.walk(f, imports, &accs[1..], site, "imports")
-            }
+            "imports" => match accs.get(1) {
+                None => {
+                    let all = self.frames[f]
+                        .imports
+                        .iter()
+                        .map(|(k, v)| (k.clone(), strip_final(Value::clone(v))));
+                    Value::object(all.collect())
+                }
+                Some(Accessor::Key(k, r)) => {
+                    let found = self.frames[f].imports.get(k).map(|v| follow(v, &accs[2..]));
+                    match found {
+                        Some(r) => strip_final(self.walked(f, site, r)),
+                        None => {
+                            let keys: Vec<String> =
+                                self.frames[f].imports.keys().cloned().collect();
+                            let hint = nearest(k, keys.iter().map(String::as_str))
+                                .map(|n| format!("; did you mean {n:?}?"))
+                                .unwrap_or_default();
+                            self.fail(f, at(*r), format!("unknown property {k:?}{hint}"))
+                        }
+                    }
+                }
+                Some(Accessor::Index(_, r)) => self.fail(
+                    f,
+                    at(*r),
+                    "cannot access an object property using an integer index".into(),
+                ),
+            },
             "environments" => {
                 let (Some(Accessor::Key(p, _)), Some(Accessor::Key(e, r))) =
                     (accs.get(1), accs.get(2))
@@ -974,7 +1004,8 @@ impl<'a> Evaluator<'a> {
                 let name = format!("{p}/{e}");
                 match self.env(&name) {
                     EnvResult::Done(Some(e)) => {
-                        self.walk(f, strip_final(e.value), &accs[3..], site, &name)
+                        let r = follow(&e.value, &accs[3..]);
+                        strip_final(self.walked(f, site, r))
                     }
                     EnvResult::Done(None) => Value::unknown(),
                     EnvResult::Missing(message) => self.fail(f, at(*r), message),
@@ -984,12 +1015,12 @@ impl<'a> Evaluator<'a> {
             _ => match self.frames[f].decl.values {
                 Some(root_id) => self.node_access(f, root_id, accs, 0, site),
                 None => {
-                    let base = self.frames[f]
-                        .base
-                        .clone()
-                        .unwrap_or_else(|| Value::object(BTreeMap::new()));
                     let _ = root_range;
-                    self.walk(f, base, accs, site, "")
+                    let r = match &self.frames[f].base {
+                        Some(base) => follow(base, accs),
+                        None => follow(&Value::object(BTreeMap::new()), accs),
+                    };
+                    self.walked(f, site, r)
                 }
             },
         }
@@ -1021,8 +1052,12 @@ impl<'a> Evaluator<'a> {
                 if let Some(p) = props.iter().find(|p| &p.key == k) {
                     return self.node_access(f, p.value, accs, i + 1, site);
                 }
-                if let Some(bv) = self.base_of(f, id).and_then(|b| b.get(k)).cloned() {
-                    return self.walk(f, bv, &accs[i + 1..], site, "");
+                let found = self
+                    .base_of(f, id)
+                    .and_then(|b| b.get(k))
+                    .map(|bv| follow(bv, &accs[i + 1..]));
+                if let Some(r) = found {
+                    return self.walked(f, site, r);
                 }
                 let mut keys: Vec<String> = props.iter().map(|p| p.key.clone()).collect();
                 if let Some(b) = self.base_of(f, id).and_then(Value::as_object) {
@@ -1075,76 +1110,78 @@ impl<'a> Evaluator<'a> {
                         path: site.path,
                     }),
                 );
-                self.walk(f, v, &accs[i..], site, "")
+                let r = follow(&v, &accs[i..]);
+                self.walked(f, site, r)
             }
         }
     }
 
-    /// Follows accessors through an evaluated value.
-    fn walk(
-        &mut self,
-        f: usize,
-        mut v: Value,
-        accs: &[Accessor],
-        site: Site<'_>,
-        _what: &str,
-    ) -> Value {
-        for acc in accs {
-            if v.unknown {
-                return Value::unknown();
-            }
-            let at = Site {
-                range: acc.range(),
-                path: site.path,
-            };
-            let next = match (&v.kind, acc) {
-                (ValueKind::Object(o), Accessor::Key(k, _)) => match o.get(k) {
-                    Some(x) => x.clone(),
-                    None => {
-                        let hint = nearest(k, o.keys().map(String::as_str))
-                            .map(|n| format!("; did you mean {n:?}?"))
-                            .unwrap_or_default();
-                        return self.fail(f, at, format!("unknown property {k:?}{hint}"));
-                    }
+    /// Reports a failed [`follow`], or passes its value on.
+    fn walked(&mut self, f: usize, site: Site<'_>, r: Result<Value, (Range, String)>) -> Value {
+        match r {
+            Ok(v) => v,
+            Err((range, message)) => self.fail(
+                f,
+                Site {
+                    range,
+                    path: site.path,
                 },
-                (ValueKind::Object(_), Accessor::Index(..)) => {
-                    return self.fail(
-                        f,
-                        at,
-                        "cannot access an object property using an integer index".into(),
-                    )
-                }
-                (ValueKind::Array(a), Accessor::Index(n, _)) => {
-                    if *n < 0 {
-                        return self.fail(f, at, "array indices must not be negative".into());
-                    }
-                    match a.get(*n as usize) {
-                        Some(x) => x.clone(),
-                        None => {
-                            return self.fail(
-                                f,
-                                at,
-                                format!(
-                                    "array index {n} out-of-bounds for array of length {}",
-                                    a.len()
-                                ),
-                            )
-                        }
-                    }
-                }
-                (ValueKind::Array(_), Accessor::Key(..)) => {
-                    return self.fail(
-                        f,
-                        at,
-                        "cannot access an array element using a property name".into(),
-                    )
-                }
-                _ => return self.fail(f, at, "receiver must be an array or an object".into()),
-            };
-            v = next;
+                message,
+            ),
         }
-        v
     }
+}
+
+/// Follows accessors through an evaluated value, copying only what they reach.
+fn follow(mut v: &Value, accs: &[Accessor]) -> Result<Value, (Range, String)> {
+    for acc in accs {
+        if v.unknown {
+            return Ok(Value::unknown());
+        }
+        let at = acc.range();
+        v = match (&v.kind, acc) {
+            (ValueKind::Object(o), Accessor::Key(k, _)) => match o.get(k) {
+                Some(x) => x,
+                None => {
+                    let hint = nearest(k, o.keys().map(String::as_str))
+                        .map(|n| format!("; did you mean {n:?}?"))
+                        .unwrap_or_default();
+                    return Err((at, format!("unknown property {k:?}{hint}")));
+                }
+            },
+            (ValueKind::Object(_), Accessor::Index(..)) => {
+                return Err((
+                    at,
+                    "cannot access an object property using an integer index".into(),
+                ))
+            }
+            (ValueKind::Array(a), Accessor::Index(n, _)) => {
+                if *n < 0 {
+                    return Err((at, "array indices must not be negative".into()));
+                }
+                match a.get(*n as usize) {
+                    Some(x) => x,
+                    None => {
+                        return Err((
+                            at,
+                            format!(
+                                "array index {n} out-of-bounds for array of length {}",
+                                a.len()
+                            ),
+                        ))
+                    }
+                }
+            }
+            (ValueKind::Array(_), Accessor::Key(..)) => {
+                return Err((
+                    at,
+                    "cannot access an array element using a property name".into(),
+                ))
+            }
+            _ => return Err((at, "receiver must be an array or an object".into())),
+        };
+    }
+    Ok(v.clone())
 }
 
 fn fill_key_paths(decl: &Decl, id: ExprId, path: Vec<String>, out: &mut [Option<Vec<String>>]) {
