@@ -171,6 +171,11 @@ impl Client {
             .context("the server's answer is not JSON")
     }
 
+    /// `GET` of any API path, as JSON.
+    pub fn get_json(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Json> {
+        self.json(self.req(Method::GET, path).query(query))
+    }
+
     /// `GET /api/user`.
     pub fn user(&self) -> anyhow::Result<User> {
         let resp = self.send(self.req(Method::GET, "/api/user"))?;

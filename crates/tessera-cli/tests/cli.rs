@@ -245,6 +245,22 @@ fn everyday_commands_end_to_end() {
     cli.ok(&["env", "rm", "app/base", "--yes"]);
     assert!(!cli.ok(&["env", "ls"]).contains("app/base"));
 
+    // Explaining and reviewing access.
+    let explained = cli.ok(&["admin", "explain", "admin", "app/dev"]);
+    assert!(
+        explained.starts_with("admin has admin on acme/app/dev"),
+        "{explained}"
+    );
+    assert!(explained.contains("admin"), "{explained}");
+    let review = cli.ok(&["admin", "access-review", "--unused-days", "0"]);
+    assert!(
+        review.contains("Tokens unused") && review.contains("First-time opens"),
+        "{review}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["admin", "access-review", "--json"])).unwrap();
+    assert!(json["firstTimeOpens"].is_array(), "{json}");
+
     cli.ok(&["logout"]);
     assert!(!cli.run(&["whoami"]).status.success());
 }

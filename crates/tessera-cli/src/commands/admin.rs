@@ -80,6 +80,28 @@ pub enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Explain a principal's permission on an environment: every rule that grants it.
+    Explain {
+        /// A member login, or `token:ID`.
+        principal: String,
+        /// The environment: `[ORG/]PROJECT/ENV`.
+        env: String,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tokens, grants and role assignments unused for N days, and first-time opens.
+    AccessReview {
+        /// Days without use that count as unused.
+        #[arg(long, default_value_t = 90)]
+        unused_days: u64,
+        /// The organization (default: yours).
+        #[arg(long)]
+        org: Option<String>,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replace the database with a backup. Stop the server first.
     Restore {
         /// The backup file.
@@ -101,6 +123,19 @@ pub enum AuditCommand {
 
 /// Runs an admin command.
 pub fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AdminCommand::Explain {
+            principal,
+            env,
+            json,
+        } => return explain(&principal, &env, json),
+        AdminCommand::AccessReview {
+            unused_days,
+            org,
+            json,
+        } => return access_review(unused_days, org, json),
+        _ => {}
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -109,6 +144,9 @@ pub fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             AdminCommand::Audit(AuditCommand::Verify(db)) => verify(&db).await,
             AdminCommand::Backup { file, db } => backup(&db, &file).await,
             AdminCommand::Restore { file, db, force } => restore(&db, &file, force).await,
+            AdminCommand::Explain { .. } | AdminCommand::AccessReview { .. } => {
+                unreachable!("handled above")
+            }
         }
     })
 }
@@ -226,4 +264,81 @@ pub fn rotate_master_key(db: &DbArgs, new_key_file: &Path) -> anyhow::Result<Exi
         );
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn explain(principal: &str, env: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let session = crate::config::session()?;
+    let client = crate::client::Client::new(&session)?;
+    let env = crate::client::EnvRef::parse(env, session.default_org.as_deref())?;
+    let path = format!(
+        "/api/orgs/{}/environments/{}/{}/access",
+        env.org, env.project, env.env
+    );
+    let body = client.get_json(&path, &[("principal", principal.to_owned())])?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let permission = body
+        .get("permission")
+        .and_then(|p| p.as_str())
+        .unwrap_or("none");
+    println!("{principal} has {permission} on {}", env.display_name());
+    for g in body
+        .get("grants")
+        .and_then(|g| g.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let f = |k: &str| g.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        println!("  {:<8} {:<8} {}", f("permission"), f("source"), f("name"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn access_review(unused_days: u64, org: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+    let session = crate::config::session()?;
+    let client = crate::client::Client::new(&session)?;
+    let org = org
+        .or(session.default_org.clone())
+        .context("which organization? pass --org ORG")?;
+    let body = client.get_json(
+        &format!("/api/orgs/{org}/access-review"),
+        &[("unusedDays", unused_days.to_string())],
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sections = [
+        ("unusedTokens", "Tokens unused"),
+        ("unusedGrants", "Team grants unused"),
+        ("unusedRoleAssignments", "Role assignments unused"),
+        ("firstTimeOpens", "First-time opens"),
+    ];
+    for (key, title) in sections {
+        let items = body
+            .get(key)
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        println!("{title} ({}):", items.len());
+        for item in items {
+            let line = match item.as_object() {
+                Some(o) => o
+                    .iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}={}",
+                            v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                None => item.to_string(),
+            };
+            println!("  {line}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
