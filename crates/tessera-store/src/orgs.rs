@@ -87,6 +87,7 @@ impl Store {
             })?;
         let id = row.i64(0)?;
         keys::create_data_key(&mut tx, &self.keyring, id, org, 1).await?;
+        crate::roles::seed_builtin_roles(&mut tx, id, org, t).await?;
         audit::append(&mut tx, ctx, &AuditRecord::new(org, "organization.create")).await?;
         tx.commit().await?;
         Ok(Org {

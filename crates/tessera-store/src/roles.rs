@@ -38,6 +38,59 @@ pub struct Role {
     pub created_at: UnixTime,
 }
 
+/// The built-in roles every organization has, as `(label, name, scopes)`. Their ids are
+/// `<label>@<organization>` (e.g. `opener@acme`), so they can be assigned without a lookup.
+pub const BUILTIN_ROLES: [(&str, &str, &[Scope]); 4] = [
+    ("reader", "Environment Read", &[Scope::EnvironmentRead]),
+    (
+        "opener",
+        "Environment Open",
+        &[Scope::EnvironmentRead, Scope::EnvironmentOpen],
+    ),
+    (
+        "editor",
+        "Environment Write",
+        &[
+            Scope::EnvironmentRead,
+            Scope::EnvironmentOpen,
+            Scope::EnvironmentWrite,
+            Scope::EnvironmentTag,
+        ],
+    ),
+    (
+        "admin",
+        "Environment Admin",
+        &[
+            Scope::EnvironmentRead,
+            Scope::EnvironmentOpen,
+            Scope::EnvironmentWrite,
+            Scope::EnvironmentTag,
+            Scope::EnvironmentRotate,
+            Scope::EnvironmentDelete,
+        ],
+    ),
+];
+
+/// Creates the built-in roles of a new organization, in its creating transaction.
+pub(crate) async fn seed_builtin_roles(
+    tx: &mut crate::db::Tx,
+    org_id: i64,
+    org: &OrgName,
+    at: UnixTime,
+) -> Result<(), StoreError> {
+    for (label, name, scopes) in BUILTIN_ROLES {
+        let scopes: Vec<Scope> = scopes.to_vec();
+        tx.execute(
+            "INSERT INTO roles (id, org_id, name, scopes, environments, environment_tags, permission_set_ids, created_at) \
+             VALUES ($1, $2, $3, $4, NULL, NULL, '[]', $5)",
+            args![&format!("{label}@{org}"), org_id, name, &to_json(&scopes)?, at],
+            "creating the built-in roles",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// A named, reusable list of scopes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermissionSet {

@@ -196,6 +196,28 @@ async fn roles_and_permission_sets(db: TestDb) {
         vec![Scope::EnvironmentOpen, Scope::AuditLogRead]
     );
     assert_eq!(s.role(&acme, &role.id).await.unwrap(), role);
+    // Every organization has the built-in roles, with predictable ids.
+    let opener = s.role(&acme, "opener@acme").await.unwrap();
+    assert_eq!(opener.spec.name, "Environment Open");
+    assert_eq!(
+        opener.effective_scopes,
+        vec![Scope::EnvironmentRead, Scope::EnvironmentOpen]
+    );
+    let names: Vec<String> = s
+        .list_roles(&acme)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.spec.name)
+        .collect();
+    for builtin in [
+        "Environment Read",
+        "Environment Open",
+        "Environment Write",
+        "Environment Admin",
+    ] {
+        assert!(names.iter().any(|n| n == builtin), "{builtin} in {names:?}");
+    }
     assert!(matches!(
         s.create_role(&acme, &spec, &alice()).await,
         Err(StoreError::AlreadyExists(_))
@@ -1111,8 +1133,8 @@ async fn migrations_rerun_on_an_existing_database(db: TestDb) {
     assert_eq!(
         db.exec_raw("UPDATE _sqlx_migrations SET description = description")
             .await,
-        1,
-        "one migration applied once"
+        2,
+        "each of the two migrations applied once"
     );
 }
 
