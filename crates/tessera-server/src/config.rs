@@ -5,8 +5,10 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tessera_crypto::{MasterKey, SecretString};
+use tessera_providers::ProvidersConfig;
 use tessera_types::OrgName;
 
 /// The default listen address.
@@ -31,6 +33,11 @@ pub struct RawConfig {
     pub bootstrap_org: Option<String>,
     /// `TESSERA_BOOTSTRAP_TOKEN`.
     pub bootstrap_token: Option<SecretString>,
+    /// `TESSERA_OIDC_ISSUER`: the public issuer URL of the tokens Tessera mints.
+    pub oidc_issuer: Option<String>,
+    /// Where the providers send their requests; `None` reads the `TESSERA_AWS_*`,
+    /// `TESSERA_AZURE_*`, `TESSERA_GCP_*` and `TESSERA_PROVIDER_TIMEOUT` variables.
+    pub providers: Option<ProvidersConfig>,
     /// `--dev`.
     pub dev: bool,
 }
@@ -46,6 +53,8 @@ impl RawConfig {
             master_key: var("TESSERA_MASTER_KEY").map(SecretString::new),
             bootstrap_org: var("TESSERA_BOOTSTRAP_ORG"),
             bootstrap_token: var("TESSERA_BOOTSTRAP_TOKEN").map(SecretString::new),
+            oidc_issuer: var("TESSERA_OIDC_ISSUER"),
+            providers: None,
             dev: false,
         }
     }
@@ -87,6 +96,14 @@ pub struct Config {
     pub master_key_origin: MasterKeyOrigin,
     /// What to create on an empty database, if anything.
     pub bootstrap: Option<Bootstrap>,
+    /// The OIDC issuer URL without a trailing slash; `None`: `http://ADDR/oidc` with ADDR the
+    /// bound listen address.
+    pub oidc_issuer: Option<String>,
+    /// The longest lifetime of a token Tessera mints (at most two hours, the default). A
+    /// retired signing key stays published this long after its retirement.
+    pub oidc_token_lifetime: Duration,
+    /// Provider endpoints and timeout, validated when the server is built.
+    pub providers: ProvidersConfig,
     /// Development mode.
     pub dev: bool,
 }
@@ -125,6 +142,12 @@ pub enum ConfigError {
     /// The bootstrap token cannot be sent in an `Authorization` header.
     #[error("TESSERA_BOOTSTRAP_TOKEN must be non-empty, without spaces or control characters")]
     BootstrapToken,
+    /// `TESSERA_OIDC_ISSUER` is not a usable issuer URL.
+    #[error("invalid TESSERA_OIDC_ISSUER {0:?}: expected an absolute http(s) URL without query or fragment, e.g. https://tessera.example.com/oidc")]
+    OidcIssuer(String),
+    /// A provider variable is invalid (the message names it).
+    #[error(transparent)]
+    Providers(#[from] tessera_providers::ConfigError),
     /// The data directory or key file cannot be written.
     #[error("cannot prepare {path}: {source}")]
     Io {
@@ -212,6 +235,11 @@ impl Config {
             None if raw.dev => Some(Bootstrap { org, token: None }),
             None => None,
         };
+        let oidc_issuer = raw.oidc_issuer.as_deref().map(issuer_url).transpose()?;
+        let providers = match raw.providers {
+            Some(p) => p,
+            None => ProvidersConfig::from_env()?,
+        };
         Ok(Config {
             listen,
             data_dir,
@@ -219,9 +247,26 @@ impl Config {
             master_key,
             master_key_origin,
             bootstrap,
+            oidc_issuer,
+            oidc_token_lifetime: tessera_providers::MAX_TOKEN_LIFETIME,
+            providers,
             dev: raw.dev,
         })
     }
+}
+
+/// An issuer URL: absolute http(s), a host, no query, fragment or whitespace; a trailing
+/// slash is dropped (the issuer must match `iss` exactly).
+fn issuer_url(text: &str) -> Result<String, ConfigError> {
+    let url = text.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let host = rest.and_then(|r| r.split('/').next()).unwrap_or_default();
+    if host.is_empty() || url.contains(['?', '#']) || url.chars().any(char::is_whitespace) {
+        return Err(ConfigError::OidcIssuer(text.to_owned()));
+    }
+    Ok(url.to_owned())
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
@@ -317,5 +362,21 @@ mod tests {
             ..RawConfig::default()
         })
         .contains("TESSERA_BOOTSTRAP_ORG"));
+    }
+
+    #[test]
+    fn the_oidc_issuer_is_an_absolute_url_without_trailing_slash() {
+        assert_eq!(
+            issuer_url("https://t.example/oidc/").unwrap(),
+            "https://t.example/oidc"
+        );
+        for bad in [
+            "t.example/oidc",
+            "https:///oidc",
+            "https://t/x?y",
+            "ftp://t",
+        ] {
+            assert!(issuer_url(bad).is_err(), "{bad}");
+        }
     }
 }

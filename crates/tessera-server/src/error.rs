@@ -1,7 +1,8 @@
 //! [`ApiError`], the one error type of the API, and the rewriting of actix's own rejections.
 //!
 //! Error policy: every error response is JSON `{"code": <status>, "message": "…"}` (plus
-//! `diagnostics` for environment documents that do not evaluate). Messages name what was
+//! `diagnostics` for environment documents that do not evaluate, and for opens whose
+//! providers' remote services refused (502) or did not answer (504)). Messages name what was
 //! wrong and never contain a secret or a token. Infrastructure failures are logged with their
 //! cause and answered with a generic message: 503 when the database (and so the audit log)
 //! cannot be written — the action was not done — and 500 for anything else unexpected.
@@ -50,6 +51,22 @@ pub enum ApiError {
     /// 429: too many failed authentications from this address.
     #[error("too many failed authentications from this address; try again in a minute")]
     TooManyRequests,
+    /// 502: a provider's remote service refused or could not be reached during an open.
+    #[error("{message}")]
+    BadGateway {
+        /// A one-line summary naming the provider's failure.
+        message: String,
+        /// Every diagnostic of the evaluation.
+        diagnostics: Vec<wire::Diagnostic>,
+    },
+    /// 504: a provider's remote service did not answer in time during an open.
+    #[error("{message}")]
+    GatewayTimeout {
+        /// A one-line summary.
+        message: String,
+        /// Every diagnostic of the evaluation.
+        diagnostics: Vec<wire::Diagnostic>,
+    },
     /// 503: the database or the audit log cannot be written; the action was not done.
     #[error("the service cannot record this action right now; nothing was done, try again later")]
     Unavailable(#[source] StoreError),
@@ -111,6 +128,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -129,7 +148,10 @@ impl ResponseError for ApiError {
             "code": status.as_u16(),
             "message": self.to_string(),
         });
-        if let ApiError::Diagnostics { diagnostics, .. } = self {
+        if let ApiError::Diagnostics { diagnostics, .. }
+        | ApiError::BadGateway { diagnostics, .. }
+        | ApiError::GatewayTimeout { diagnostics, .. } = self
+        {
             body["diagnostics"] = serde_json::to_value(diagnostics).unwrap_or_default();
         }
         HttpResponse::build(status).json(body)

@@ -15,7 +15,10 @@
 //!   429 to an address after too many refused tokens.
 //! - `service` — the work: permission checks, evaluation, sessions, administration.
 //! - `open` — the capability-holding [`tessera_lang::Decrypter`] and
-//!   [`tessera_lang::Providers`] implementations.
+//!   [`tessera_lang::Providers`] implementations (the latter delegating to the
+//!   `tessera_providers::Registry` built once at startup).
+//! - `oidc` — Tessera as an OIDC issuer: signing keys, discovery, JWKS, rotation with overlap,
+//!   and the `tessera_providers::IdTokenIssuer` the registry mints tokens with.
 //! - `error` — [`ApiError`], the one error type, and the JSON rewriting of actix's own
 //!   rejections, so every error a client sees is `{"code","message"}`.
 //!
@@ -41,6 +44,7 @@
 mod auth;
 mod config;
 mod error;
+mod oidc;
 mod open;
 mod routes;
 mod service;

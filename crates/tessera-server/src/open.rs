@@ -6,16 +6,21 @@
 //! Decryption is asynchronous in the store and synchronous in the evaluator, so
 //! [`GrantedDecrypter::prepare`] decrypts every ciphertext of the loaded environments up front,
 //! each through `Store::decrypt_secret(&grant, …)`, and the evaluator reads the results.
+//! Likewise [`GrantedProviders::prepare`] unseals the organization's OIDC signing key under the
+//! grant (when a provider is called at all) before handing calls to the provider registry.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use tessera_lang::{Decrypter, Loaded, ProviderCall, Providers, Source, Value};
+use tessera_providers::{ProviderError, Registry};
 use tessera_store::access::OpenGrant;
 use tessera_store::{Store, StoreError};
 use tessera_types::{EnvRef, QualifiedEnv};
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
+use crate::oidc::{Issuer, KeyError};
 
 /// The environment a language-level name (`project/env`, maybe `@version`) refers to.
 pub(crate) fn qualified(name: &str) -> Option<QualifiedEnv> {
@@ -100,22 +105,113 @@ impl Decrypter for GrantedDecrypter<'_> {
     }
 }
 
-/// Runs `fn::open` providers under an Open grant. No provider is available yet: every call
-/// is answered with an error that becomes a diagnostic at the call.
+/// How the remote side of a failed provider call failed, for the open's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum UpstreamFailure {
+    /// The cloud refused, could not be reached, or no token could be minted: 502.
+    Refused,
+    /// No answer in time: 504.
+    Timeout,
+}
+
+/// Runs `fn::open` providers under an Open grant, through the server's [`Registry`], and
+/// remembers how remote calls failed so the open can answer 502 or 504 rather than 400.
 pub(crate) struct GrantedProviders<'g> {
     _grant: &'g OpenGrant,
+    registry: Registry,
+    failures: Mutex<Vec<UpstreamFailure>>,
+}
+
+/// Records a timeout if a call is dropped before it finished (the evaluator's deadline).
+struct Pending<'a> {
+    failures: &'a Mutex<Vec<UpstreamFailure>>,
+    finished: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            record(self.failures, UpstreamFailure::Timeout);
+        }
+    }
+}
+
+fn record(failures: &Mutex<Vec<UpstreamFailure>>, failure: UpstreamFailure) {
+    if let Ok(mut f) = failures.lock() {
+        f.push(failure);
+    }
+}
+
+/// Whether any environment of `loaded` calls a provider.
+fn calls_providers(loaded: &Loaded) -> bool {
+    loaded.found().any(|name| {
+        loaded.load(name).ok().is_some_and(|parsed| {
+            parsed.decl.as_ref().is_some_and(|decl| {
+                decl.exprs
+                    .iter()
+                    .any(|e| matches!(e.kind, tessera_lang::ast::ExprKind::Open { .. }))
+            })
+        })
+    })
 }
 
 impl<'g> GrantedProviders<'g> {
-    /// Providers for one evaluation under `grant`.
-    pub(crate) fn new(grant: &'g OpenGrant) -> GrantedProviders<'g> {
-        GrantedProviders { _grant: grant }
+    /// Providers for one evaluation under `grant`. When `loaded` calls a provider, the
+    /// organization's signing key is unsealed first (under the same grant), so tokens can be
+    /// minted during the evaluation. A key that cannot be had leaves the calls that need a
+    /// token failing with a diagnostic; a database failure fails the open.
+    pub(crate) async fn prepare(
+        grant: &'g OpenGrant,
+        registry: &Registry,
+        issuer: &Issuer,
+        loaded: &Loaded,
+    ) -> Result<GrantedProviders<'g>, ApiError> {
+        if calls_providers(loaded) {
+            match issuer.load_signer(grant).await {
+                Ok(()) => {}
+                Err(KeyError::Store(
+                    e @ (StoreError::Database { .. } | StoreError::Connect { .. }),
+                )) => return Err(e.into()),
+                Err(e) => tracing::error!(error = %e, "loading the OIDC signing key"),
+            }
+        }
+        Ok(GrantedProviders {
+            _grant: grant,
+            registry: registry.clone(),
+            failures: Mutex::default(),
+        })
+    }
+
+    /// The worst remote failure seen, if any: a timeout before a refusal.
+    pub(crate) fn upstream_failure(&self) -> Option<UpstreamFailure> {
+        self.failures
+            .lock()
+            .ok()
+            .and_then(|f| f.iter().copied().max())
     }
 }
 
 #[async_trait::async_trait]
 impl Providers for GrantedProviders<'_> {
     async fn open(&self, call: ProviderCall) -> Result<Value, String> {
-        Err(format!("provider {:?} is not available", call.provider))
+        let mut pending = Pending {
+            failures: &self.failures,
+            finished: false,
+        };
+        let result = self.registry.call(call).await;
+        pending.finished = true;
+        result.map_err(|e| {
+            let failure = match &e {
+                ProviderError::Timeout { .. } => Some(UpstreamFailure::Timeout),
+                ProviderError::Refused(_)
+                | ProviderError::Unreachable(_)
+                | ProviderError::Issuer { .. } => Some(UpstreamFailure::Refused),
+                _ => None,
+            };
+            if let Some(f) = failure {
+                record(&self.failures, f);
+            }
+            e.to_string()
+        })
     }
 }

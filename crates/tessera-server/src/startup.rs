@@ -2,6 +2,7 @@
 //! the listener; [`Server::run`] serves until the server is stopped.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
@@ -13,6 +14,7 @@ use tessera_store::tokens::{generate_token_value, NewToken, TokenOwner};
 use tessera_store::{Store, StoreError};
 
 use crate::config::{Bootstrap, Config};
+use crate::oidc::Issuer;
 use crate::routes;
 use crate::service::Service;
 
@@ -31,6 +33,12 @@ pub enum StartupError {
     /// The database cannot be opened or migrated, or bootstrapping failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A provider setting is invalid (the message names the variable).
+    #[error(transparent)]
+    Providers(#[from] tessera_providers::ConfigError),
+    /// The OIDC signing keys cannot be prepared.
+    #[error("cannot prepare the OIDC signing keys: {0}")]
+    SigningKeys(String),
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -128,7 +136,9 @@ async fn bootstrap(
     Ok(generated.then_some(value))
 }
 
-/// Connects the store, bootstraps an empty database and binds the listener.
+/// Connects the store, bootstraps an empty database, binds the listener, builds the OIDC
+/// issuer (creating a signing key for every organization that has none) and the provider
+/// registry.
 pub async fn build(config: Config) -> Result<Server, StartupError> {
     if config.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartupError::DataDir {
@@ -149,7 +159,21 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         addr: config.listen,
         source,
     })?;
-    let service = web::Data::new(Service::new(store.clone()));
+    let issuer_url = config
+        .oidc_issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}/oidc"));
+    let issuer = Arc::new(Issuer::new(
+        store.clone(),
+        issuer_url,
+        config.oidc_token_lifetime,
+    ));
+    let registry = tessera_providers::Registry::new(config.providers.clone(), issuer.clone())?;
+    issuer
+        .ensure_every_org()
+        .await
+        .map_err(|e| StartupError::SigningKeys(e.to_string()))?;
+    let service = web::Data::new(Service::new(store.clone(), issuer, registry));
     let server = HttpServer::new(move || routes::app(service.clone()))
         .listen(listener)
         .map_err(|source| StartupError::Bind { addr, source })?

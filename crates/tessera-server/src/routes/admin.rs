@@ -251,6 +251,20 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
         access: "admin or audit_log:read",
         handler: |r| r.to(access_review),
     },
+    Endpoint {
+        method: "GET",
+        path: "/api/orgs/{org}/oidc/keys",
+        summary: "The organization's OIDC signing keys (public parts): active, retired, published until",
+        access: "admin",
+        handler: |r| r.to(oidc_keys),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/orgs/{org}/oidc/keys/rotate",
+        summary: "A new OIDC signing key signs from now on; the old one stays in the JWKS until its tokens expire",
+        access: "admin",
+        handler: |r| r.to(rotate_oidc_key),
+    },
 ];
 
 fn org(text: &str) -> Result<OrgName, ApiError> {
@@ -667,4 +681,12 @@ struct ReviewQuery {
 
 async fn access_review(s: Svc, c: Caller, p: web::Path<String>, q: web::Query<ReviewQuery>) -> Res {
     ok(s.access_review(&c, &org(&p)?, q.unused_days).await?)
+}
+
+async fn oidc_keys(s: Svc, c: Caller, p: web::Path<String>) -> Res {
+    ok(s.oidc_keys(&c, &org(&p)?).await?)
+}
+
+async fn rotate_oidc_key(s: Svc, c: Caller, p: web::Path<String>) -> Res {
+    ok(s.rotate_oidc_key(&c, &org(&p)?).await?)
 }

@@ -42,6 +42,11 @@ pub(crate) fn app(
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/api/openapi.json", web::get().to(openapi))
+        .route(
+            "/oidc/.well-known/openid-configuration",
+            web::get().to(oidc_discovery),
+        )
+        .route("/oidc/.well-known/jwks", web::get().to(oidc_jwks))
         .configure(|cfg| register(cfg, esc::ENDPOINTS))
         .configure(|cfg| register(cfg, admin::ENDPOINTS))
         .default_service(web::to(error::not_found))
@@ -117,6 +122,14 @@ pub(crate) fn openapi_document() -> Json {
     for (path, summary) in [
         ("/healthz", "200 once the server accepts requests"),
         ("/readyz", "200 while the database answers"),
+        (
+            "/oidc/.well-known/openid-configuration",
+            "The OIDC discovery document of Tessera's token issuer (no token needed)",
+        ),
+        (
+            "/oidc/.well-known/jwks",
+            "The issuer's public signing keys, retired ones until their tokens expire",
+        ),
     ] {
         paths.insert(
             path.into(),
@@ -159,4 +172,18 @@ async fn readyz(s: web::Data<Service>) -> HttpResponse {
                 .json(serde_json::json!({ "code": 503, "message": "the database does not answer" }))
         }
     }
+}
+
+async fn oidc_discovery(s: web::Data<Service>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(s.issuer().discovery())
+}
+
+async fn oidc_jwks(s: web::Data<Service>) -> Result<HttpResponse, error::ApiError> {
+    // Short caching: relying parties re-fetch on an unknown `kid` anyway, and a retired key
+    // must disappear soon after its last token expired.
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=60"))
+        .json(s.issuer().jwks().await?))
 }

@@ -747,4 +747,28 @@ impl Service {
             "firstTimeOpens": first_opens,
         }))
     }
+
+    /// `GET oidc/keys`: the organization's signing keys, public parts (admins only).
+    pub(crate) async fn oidc_keys(&self, caller: &Caller, org: &OrgName) -> Result<Json, ApiError> {
+        self.require_scope(caller, org, None, "oidc.signing_key.list")
+            .await?;
+        Ok(self.issuer.keys(org).await?)
+    }
+
+    /// `POST oidc/keys/rotate`: a new signing key; the old ones retire with overlap (admins
+    /// only; the store audits the creation and each retirement).
+    pub(crate) async fn rotate_oidc_key(
+        &self,
+        caller: &Caller,
+        org: &OrgName,
+    ) -> Result<Json, ApiError> {
+        self.require_scope(caller, org, None, "oidc.signing_key.rotate")
+            .await?;
+        let r = self.issuer.rotate(org, &caller.audit).await?;
+        Ok(json!({
+            "kid": r.kid,
+            "retired": r.retired,
+            "retiredPublishedUntil": r.published_until,
+        }))
+    }
 }

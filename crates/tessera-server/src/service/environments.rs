@@ -19,7 +19,7 @@ use tessera_types::{OrgName, Permission, QualifiedEnv, Version};
 use super::Service;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::open::{qualified, GrantedDecrypter, GrantedProviders};
+use crate::open::{qualified, GrantedDecrypter, GrantedProviders, UpstreamFailure};
 use crate::wire::{self, Secrets};
 
 /// The default lifetime of an open session, as ESC's.
@@ -533,7 +533,8 @@ impl Service {
             let _ = self.store.revision(org, env, version).await?;
         }
         let decrypter = GrantedDecrypter::prepare(&self.store, &grant, &loaded).await?;
-        let providers = GrantedProviders::new(&grant);
+        let providers =
+            GrantedProviders::prepare(&grant, &self.providers, &self.issuer, &loaded).await?;
         let ctx = self.eval_context(caller, org);
         let eval = tessera_lang::open(
             &loaded,
@@ -546,9 +547,28 @@ impl Service {
         )
         .await;
         if eval.has_errors() {
-            return Err(ApiError::Diagnostics {
-                message: format!("{org}/{env} cannot be opened: it has errors"),
-                diagnostics: wire::diagnostics(&eval.diagnostics),
+            // A cloud that refused or did not answer is not the caller's mistake: 502/504,
+            // with the provider's diagnostic (which never quotes a token) as the message.
+            let diagnostics = wire::diagnostics(&eval.diagnostics);
+            let first = eval
+                .diagnostics
+                .iter()
+                .find(|d| d.severity == tessera_lang::Severity::Error)
+                .map(|d| d.message.clone())
+                .unwrap_or_default();
+            return Err(match providers.upstream_failure() {
+                Some(UpstreamFailure::Timeout) => ApiError::GatewayTimeout {
+                    message: format!("{org}/{env} cannot be opened: {first}"),
+                    diagnostics,
+                },
+                Some(UpstreamFailure::Refused) => ApiError::BadGateway {
+                    message: format!("{org}/{env} cannot be opened: {first}"),
+                    diagnostics,
+                },
+                None => ApiError::Diagnostics {
+                    message: format!("{org}/{env} cannot be opened: it has errors"),
+                    diagnostics,
+                },
             });
         }
         let body = json!({

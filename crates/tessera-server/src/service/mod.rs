@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_lang::Limits;
+use tessera_providers::Registry;
 use tessera_store::Store;
 
+use crate::oidc::Issuer;
 use crate::throttle::AuthFailures;
 
 /// What the handlers call. Cheap to clone.
@@ -27,16 +29,26 @@ pub(crate) struct Service {
     open_deadline: Duration,
     /// Failed authentications per source address.
     auth_failures: Arc<AuthFailures>,
+    /// The OIDC issuer: signing keys, discovery, JWKS.
+    issuer: Arc<Issuer>,
+    /// The `fn::open` providers, handed only to evaluations under an Open grant.
+    providers: Registry,
 }
 
 impl Service {
-    pub(crate) fn new(store: Store) -> Service {
+    pub(crate) fn new(store: Store, issuer: Arc<Issuer>, providers: Registry) -> Service {
         Service {
             store,
             limits: Limits::default(),
             open_deadline: Duration::from_secs(30),
             auth_failures: Arc::default(),
+            issuer,
+            providers,
         }
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer {
+        &self.issuer
     }
 
     pub(crate) fn store(&self) -> &Store {

@@ -232,28 +232,23 @@ async fn imports_merge_and_missing_imports_are_diagnostics() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn providers_are_not_available_yet() {
+async fn a_provider_input_mistake_is_a_400_diagnostic() {
     let app = TestApp::spawn().await;
     app.create_env("app/dev", "").await;
     // The definition checks (providers are unknown during a check) ...
     app.patch_yaml(
         &env_path("app/dev"),
         ADMIN_TOKEN,
-        "values:\n  creds:\n    fn::open::aws-login:\n      oidc:\n        roleArn: arn:aws:iam::1:role/x\n        sessionName: s\n",
+        "values:\n  creds:\n    fn::open::aws-login:\n      oidc:\n        sessionName: s\n",
     )
     .await
     .expect(200);
-    // ... but opening it says the provider is not available.
+    // ... but opening it names the missing input, before any request is sent.
     let r = app
         .post(&format!("{}/open", env_path("app/dev")), ADMIN_TOKEN)
         .await
         .expect(400);
-    assert!(
-        r.text
-            .contains("provider \\\"aws-login\\\" is not available"),
-        "{}",
-        r.text
-    );
+    assert!(r.text.contains("roleArn"), "{}", r.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use actix_web::dev::ServerHandle;
 use reqwest::header::HeaderMap;
 use serde_json::Value as Json;
 use tessera_crypto::{MasterKey, SecretString};
+use tessera_providers::ProvidersConfig;
 use tessera_server::{Config, RawConfig};
 use tessera_store::audit::{AuditContext, AuditEntry, AuditFilter};
 use tessera_store::members::OrgRole;
@@ -128,17 +129,36 @@ impl TestApp {
         }
     }
 
+    /// A server on SQLite whose configuration `configure` adjusts first (provider endpoints,
+    /// token lifetime): tests run in parallel in one process, so nothing goes through
+    /// environment variables.
+    pub async fn spawn_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        Self::spawn_full(dir, None, configure).await
+    }
+
     async fn spawn_with(dir: tempfile::TempDir, database_url: Option<String>) -> TestApp {
-        let config = Config::load(RawConfig {
+        Self::spawn_full(dir, database_url, |_| {}).await
+    }
+
+    async fn spawn_full(
+        dir: tempfile::TempDir,
+        database_url: Option<String>,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let mut config = Config::load(RawConfig {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(dir.path().to_owned()),
             database_url,
             master_key: Some(master_key_b64()),
             bootstrap_org: Some(ORG.into()),
             bootstrap_token: Some(SecretString::new(ADMIN_TOKEN)),
+            oidc_issuer: None,
+            providers: Some(ProvidersConfig::default()),
             dev: false,
         })
         .expect("config");
+        configure(&mut config);
         let server = tessera_server::build(config).await.expect("server starts");
         let addr = format!("http://{}", server.local_addr());
         let store = server.store().clone();

@@ -6,6 +6,7 @@ mod audit;
 mod environments;
 mod errors;
 mod helpers;
+mod oidc;
 mod openapi;
 mod permissions;
 mod sdk;
