@@ -84,6 +84,8 @@ pub struct RoleFacts {
     pub environments: Option<Vec<QualifiedEnv>>,
     /// The environment tag globs it is limited to, if any.
     pub environment_tags: Option<BTreeMap<String, String>>,
+    /// The projects whose environments it applies to, if any.
+    pub projects: Option<Vec<tessera_types::ProjectName>>,
 }
 
 /// Everything that decides a principal's permissions in one organization.
@@ -167,7 +169,14 @@ pub fn glob_match(pattern: &str, value: &str) -> bool {
 }
 
 fn role_applies(role: &RoleFacts, env: &EnvFacts<'_>) -> bool {
-    if role.environments.is_none() && role.environment_tags.is_none() {
+    if role.environments.is_none() && role.environment_tags.is_none() && role.projects.is_none() {
+        return true;
+    }
+    if role
+        .projects
+        .as_ref()
+        .is_some_and(|p| p.contains(&env.name.project))
+    {
         return true;
     }
     let listed = role
@@ -387,6 +396,7 @@ async fn facts<C: Conn>(
             scopes: role.effective_scopes,
             environments: role.spec.environments,
             environment_tags: role.spec.environment_tags,
+            projects: role.spec.projects,
         });
     }
     Ok(facts)
@@ -534,6 +544,7 @@ mod tests {
                 scopes: vec![Scope::EnvironmentRead, Scope::EnvironmentOpen],
                 environments: None,
                 environment_tags: Some(BTreeMap::from([("stage".into(), "dev-*".into())])),
+                projects: None,
             }],
         };
         let p = effective_permission(&facts, &f);
@@ -573,6 +584,7 @@ mod tests {
             scopes: vec![Scope::EnvironmentWrite],
             environments: Some(vec![env("app/dev")]),
             environment_tags: None,
+            projects: None,
         };
         let facts = AccessFacts {
             roles: vec![role],
@@ -591,5 +603,34 @@ mod tests {
         };
         assert_eq!(on("app/dev"), Permission::Write);
         assert_eq!(on("app/prod"), Permission::None);
+    }
+
+    #[test]
+    fn roles_limited_to_projects_cover_every_environment_of_them() {
+        let role = RoleFacts {
+            name: "r".into(),
+            scopes: vec![Scope::EnvironmentOpen],
+            environments: None,
+            environment_tags: None,
+            projects: Some(vec!["payments".parse().unwrap()]),
+        };
+        let facts = AccessFacts {
+            roles: vec![role],
+            ..AccessFacts::default()
+        };
+        let tags = BTreeMap::new();
+        let on = |n: &str| {
+            effective_permission(
+                &facts,
+                &EnvFacts {
+                    name: &env(n),
+                    tags: &tags,
+                },
+            )
+            .permission
+        };
+        assert_eq!(on("payments/dev"), Permission::Open);
+        assert_eq!(on("payments/a-new-one"), Permission::Open);
+        assert_eq!(on("billing/dev"), Permission::None);
     }
 }

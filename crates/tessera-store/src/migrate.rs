@@ -22,6 +22,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "builtin roles",
         include_str!("../migrations/sqlite/0002_builtin_roles.sql"),
     ),
+    (
+        3,
+        "role projects",
+        include_str!("../migrations/sqlite/0003_role_projects.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -33,6 +38,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "builtin roles",
         include_str!("../migrations/postgres/0002_builtin_roles.sql"),
+    ),
+    (
+        3,
+        "role projects",
+        include_str!("../migrations/postgres/0003_role_projects.sql"),
     ),
 ];
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tessera_types::{OrgName, QualifiedEnv, Scope};
+use tessera_types::{OrgName, ProjectName, QualifiedEnv, Scope};
 
 use crate::audit::{self, AuditContext, AuditRecord};
 use crate::db::{args, is_unique_violation, Conn, Row};
@@ -21,6 +21,8 @@ pub struct RoleSpec {
     pub environments: Option<Vec<QualifiedEnv>>,
     /// If set, the role applies to environments whose tags match every `tag: glob`.
     pub environment_tags: Option<BTreeMap<String, String>>,
+    /// If set, the role applies to every environment of these projects, present and future.
+    pub projects: Option<Vec<ProjectName>>,
     /// Permission sets whose scopes the role also grants.
     pub permission_sets: Vec<String>,
 }
@@ -139,7 +141,7 @@ pub(crate) async fn role_row_id<C: Conn>(
 }
 
 const ROLE_COLUMNS: &str =
-    "id, name, scopes, environments, environment_tags, permission_set_ids, created_at";
+    "id, name, scopes, environments, environment_tags, permission_set_ids, created_at, projects";
 
 fn decode_role(r: &Row) -> Result<(String, RoleSpec, UnixTime), StoreError> {
     Ok((
@@ -156,6 +158,10 @@ fn decode_role(r: &Row) -> Result<(String, RoleSpec, UnixTime), StoreError> {
                 .map(|s| from_json(&s, "role environment tags"))
                 .transpose()?,
             permission_sets: from_json(&r.text(5)?, "role permission sets")?,
+            projects: r
+                .opt_text(7)?
+                .map(|s| from_json(&s, "role projects"))
+                .transpose()?,
         },
         r.i64(6)?,
     ))
@@ -297,9 +303,10 @@ impl Store {
         let id = new_id()?;
         let envs = spec.environments.as_ref().map(to_json).transpose()?;
         let tags = spec.environment_tags.as_ref().map(to_json).transpose()?;
+        let projects = spec.projects.as_ref().map(to_json).transpose()?;
         tx.execute(
-            "INSERT INTO roles (id, org_id, name, scopes, environments, environment_tags, permission_set_ids, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO roles (id, org_id, name, scopes, environments, environment_tags, permission_set_ids, created_at, projects) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             args![
                 &id,
                 oid,
@@ -308,7 +315,8 @@ impl Store {
                 envs.as_deref(),
                 tags.as_deref(),
                 &to_json(&spec.permission_sets)?,
-                now()
+                now(),
+                projects.as_deref()
             ],
             "creating a role",
         )

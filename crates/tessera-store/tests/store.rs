@@ -187,6 +187,7 @@ async fn roles_and_permission_sets(db: TestDb) {
         scopes: vec![Scope::EnvironmentOpen],
         environments: Some(vec![env("app/dev")]),
         environment_tags: Some(BTreeMap::from([("stage".into(), "dev-*".into())])),
+        projects: Some(vec!["shared".parse().unwrap()]),
         permission_sets: vec![set.id.clone()],
     };
     let role = s.create_role(&acme, &spec, &alice()).await.unwrap();
@@ -1133,8 +1134,8 @@ async fn migrations_rerun_on_an_existing_database(db: TestDb) {
     assert_eq!(
         db.exec_raw("UPDATE _sqlx_migrations SET description = description")
             .await,
-        2,
-        "each of the two migrations applied once"
+        3,
+        "each of the three migrations applied once"
     );
 }
 

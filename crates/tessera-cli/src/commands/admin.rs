@@ -95,6 +95,9 @@ pub enum AdminCommand {
         /// Days without use that count as unused.
         #[arg(long, default_value_t = 90)]
         unused_days: u64,
+        /// Tokens older than this many days are listed as long-lived.
+        #[arg(long, default_value_t = 90)]
+        max_token_age_days: u64,
         /// The organization (default: yours).
         #[arg(long)]
         org: Option<String>,
@@ -131,9 +134,10 @@ pub fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
         } => return explain(&principal, &env, json),
         AdminCommand::AccessReview {
             unused_days,
+            max_token_age_days,
             org,
             json,
-        } => return access_review(unused_days, org, json),
+        } => return access_review(unused_days, max_token_age_days, org, json),
         _ => {}
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -296,7 +300,12 @@ fn explain(principal: &str, env: &str, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn access_review(unused_days: u64, org: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+fn access_review(
+    unused_days: u64,
+    max_token_age_days: u64,
+    org: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let session = crate::config::session()?;
     let client = crate::client::Client::new(&session)?;
     let org = org
@@ -304,7 +313,10 @@ fn access_review(unused_days: u64, org: Option<String>, json: bool) -> anyhow::R
         .context("which organization? pass --org ORG")?;
     let body = client.get_json(
         &format!("/api/orgs/{org}/access-review"),
-        &[("unusedDays", unused_days.to_string())],
+        &[
+            ("unusedDays", unused_days.to_string()),
+            ("maxTokenAgeDays", max_token_age_days.to_string()),
+        ],
     )?;
     if json {
         println!("{}", serde_json::to_string_pretty(&body)?);
@@ -315,6 +327,7 @@ fn access_review(unused_days: u64, org: Option<String>, json: bool) -> anyhow::R
         ("unusedGrants", "Team grants unused"),
         ("unusedRoleAssignments", "Role assignments unused"),
         ("firstTimeOpens", "First-time opens"),
+        ("longLivedTokens", "Tokens older than the maximum age"),
     ];
     for (key, title) in sections {
         let items = body

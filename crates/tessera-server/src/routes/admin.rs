@@ -163,7 +163,7 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "POST",
         path: "/api/orgs/{org}/roles",
-        summary: r#"Create a custom role {"name","scopes","permissions"?,"environments"?,"environmentTags"?}"#,
+        summary: r#"Create a custom role {"name","scopes","permissions"?,"environments"?,"projects"?,"environmentTags"?}"#,
         access: "admin or role:manage",
         handler: |r| r.to(create_role),
     },
@@ -677,10 +677,20 @@ async fn explain_access(
 struct ReviewQuery {
     #[serde(default)]
     unused_days: i64,
+    /// Tokens older than this many days are listed as long-lived.
+    #[serde(default = "default_max_token_age_days")]
+    max_token_age_days: i64,
+}
+
+fn default_max_token_age_days() -> i64 {
+    90
 }
 
 async fn access_review(s: Svc, c: Caller, p: web::Path<String>, q: web::Query<ReviewQuery>) -> Res {
-    ok(s.access_review(&c, &org(&p)?, q.unused_days).await?)
+    ok(
+        s.access_review(&c, &org(&p)?, q.unused_days, q.max_token_age_days)
+            .await?,
+    )
 }
 
 async fn oidc_keys(s: Svc, c: Caller, p: web::Path<String>) -> Res {

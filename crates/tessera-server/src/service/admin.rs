@@ -60,6 +60,7 @@ fn role_json(r: &tessera_store::roles::Role) -> Json {
         "effectiveScopes": r.effective_scopes,
         "environments": r.spec.environments,
         "environmentTags": r.spec.environment_tags,
+        "projects": r.spec.projects,
         "created": wire::timestamp(r.created_at),
     })
 }
@@ -73,6 +74,7 @@ pub(crate) struct NewRole {
     pub(crate) scopes: Vec<Scope>,
     pub(crate) environments: Option<Vec<QualifiedEnv>>,
     pub(crate) environment_tags: Option<BTreeMap<String, String>>,
+    pub(crate) projects: Option<Vec<tessera_types::ProjectName>>,
     #[serde(default)]
     pub(crate) permissions: Vec<String>,
 }
@@ -422,6 +424,7 @@ impl Service {
             scopes: new.scopes,
             environments: new.environments,
             environment_tags: new.environment_tags,
+            projects: new.projects,
             permission_sets: new.permissions,
         };
         let role = self.store.create_role(org, &spec, &caller.audit).await?;
@@ -652,28 +655,42 @@ impl Service {
         }))
     }
 
-    /// `GET access-review?unusedDays=N`.
+    /// `GET access-review?unusedDays=N&maxTokenAgeDays=M`.
     pub(crate) async fn access_review(
         &self,
         caller: &Caller,
         org: &OrgName,
         unused_days: i64,
+        max_token_age_days: i64,
     ) -> Result<Json, ApiError> {
         self.require_scope(caller, org, Some(Scope::AuditLogRead), "access.review")
             .await?;
         if unused_days < 0 {
             return Err(ApiError::BadRequest("unusedDays must be 0 or more".into()));
         }
+        if max_token_age_days < 0 {
+            return Err(ApiError::BadRequest(
+                "maxTokenAgeDays must be 0 or more".into(),
+            ));
+        }
         let t = now();
         let since = t.saturating_sub(unused_days.saturating_mul(86_400));
-        let unused_tokens: Vec<Json> = self
-            .store
-            .list_tokens(org)
-            .await?
+        let tokens = self.store.list_tokens(org).await?;
+        let live: Vec<_> = tokens
             .iter()
             .filter(|k| k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > t))
+            .collect();
+        let unused_tokens: Vec<Json> = live
+            .iter()
             .filter(|k| k.last_used_at.is_none_or(|u| u < since))
-            .map(token_json)
+            .map(|k| token_json(k))
+            .collect();
+        // Tokens still valid past the maximum age: candidates for rotation.
+        let born_before = t.saturating_sub(max_token_age_days.saturating_mul(86_400));
+        let long_lived_tokens: Vec<Json> = live
+            .iter()
+            .filter(|k| k.created_at <= born_before)
+            .map(|k| token_json(k))
             .collect();
 
         // The audit log, oldest first: who used which environment, and when.
@@ -745,6 +762,8 @@ impl Service {
             "unusedGrants": unused_grants,
             "unusedRoleAssignments": unused_role_assignments,
             "firstTimeOpens": first_opens,
+            "longLivedTokens": long_lived_tokens,
+            "maxTokenAgeDays": max_token_age_days,
         }))
     }
 

@@ -302,6 +302,35 @@ async fn roles_permission_sets_and_role_assignment() {
     .expect(204);
     app.get(&env_path("app/prod"), &gina).await.expect(404);
 
+    // A role limited to a project covers its environments, including ones made later.
+    let r = app
+        .post_json(
+            &org_path("roles"),
+            ADMIN_TOKEN,
+            json!({"name": "app-openers", "scopes": ["environment:read", "environment:open"], "projects": ["app"]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.json()["projects"], json!(["app"]));
+    let app_openers = r.json()["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post_json(
+            &org_path("tokens"),
+            ADMIN_TOKEN,
+            json!({"name": "app-bot", "roleId": app_openers}),
+        )
+        .await
+        .expect(200);
+    let app_bot = r.json()["tokenValue"].as_str().unwrap().to_owned();
+    app.create_env("app/later", "values:\n  a: 1\n").await;
+    app.create_env("other/dev", "values:\n  a: 1\n").await;
+    app.post(&format!("{}/open", env_path("app/later")), &app_bot)
+        .await
+        .expect(200);
+    app.post(&format!("{}/open", env_path("other/dev")), &app_bot)
+        .await
+        .expect(404);
+
     // An organization token with a role carries exactly the role.
     let r = app
         .post_json(
@@ -523,7 +552,27 @@ async fn access_review_finds_unused_tokens_and_first_time_opens() {
     assert_eq!(firsts.len(), 1, "{j}");
     assert_eq!(firsts[0]["environment"], "app/dev");
     assert!(j["unusedGrants"].is_array() && j["unusedRoleAssignments"].is_array());
+    // Fresh tokens are not long-lived at the default maximum age (90 days)...
+    assert_eq!(j["longLivedTokens"].as_array().unwrap().len(), 0, "{j}");
+    assert_eq!(j["maxTokenAgeDays"], 90);
+    // ...and every live token is at a maximum age of 0 days.
+    let r = app
+        .get(&org_path("access-review?maxTokenAgeDays=0"), ADMIN_TOKEN)
+        .await
+        .expect(200);
+    let j = r.json();
+    assert!(
+        j["longLivedTokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == idle.as_str()),
+        "{j}"
+    );
     app.get(&org_path("access-review?unusedDays=-1"), ADMIN_TOKEN)
+        .await
+        .expect(400);
+    app.get(&org_path("access-review?maxTokenAgeDays=-1"), ADMIN_TOKEN)
         .await
         .expect(400);
 }
