@@ -312,6 +312,25 @@ impl Client {
         Ok(body.as_array().cloned().unwrap_or_default())
     }
 
+    /// Retracts a revision; retracting the latest makes the replacement's definition latest.
+    pub fn retract(
+        &self,
+        env: &EnvRef,
+        revision: &str,
+        replacement: Option<u64>,
+        reason: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let body = serde_json::json!({"replacement": replacement, "reason": reason});
+        self.send(
+            self.req(
+                Method::POST,
+                &format!("{}/versions/{revision}/retract", env.path()),
+            )
+            .json(&body),
+        )?;
+        Ok(())
+    }
+
     /// Points a revision tag at a revision.
     pub fn tag_revision(&self, env: &EnvRef, tag: &str, revision: u64) -> anyhow::Result<()> {
         let tags = format!("{}/versions/tags", env.path());

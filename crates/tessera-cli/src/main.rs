@@ -4,6 +4,7 @@ mod client;
 mod commands;
 mod config;
 mod mask;
+mod tty;
 
 use std::process::ExitCode;
 
@@ -77,7 +78,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{}: {e:#}", tty::error_label());
             ExitCode::FAILURE
         }
     }

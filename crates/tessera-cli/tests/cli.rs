@@ -67,6 +67,15 @@ fn start_server() -> Server {
     panic!("server did not start listening on {}", server.url);
 }
 
+fn write_script(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
 struct Cli<'a> {
     config: &'a Path,
 }
@@ -111,6 +120,7 @@ fn everyday_commands_end_to_end() {
     let out = cli.run(&["env", "ls"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("tessera login"));
+    assert!(!out.stderr.contains(&0x1b), "no colours without a terminal");
 
     let out = cli.run(&["login", &server.url, "--token", "wrong-token"]);
     assert!(!out.status.success(), "a bad token must not log in");
@@ -237,6 +247,127 @@ fn everyday_commands_end_to_end() {
     assert!(versions.lines().count() >= 2, "{versions}");
     cli.ok(&["env", "version", "tag", "app/dev@stable", "1"]);
     cli.ok(&["env", "get", "app/dev@stable"]);
+
+    // Retracting the latest revision brings back the one before it as a new revision.
+    let before: Vec<String> = cli
+        .ok(&["env", "version", "ls", "app/dev"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let latest: u64 = before[0].split('\t').next().unwrap().parse().unwrap();
+    cli.ok(&[
+        "env",
+        "version",
+        "retract",
+        &format!("app/dev@{latest}"),
+        "--reason",
+        "leaked",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["env", "open", "app/dev"])).unwrap();
+    assert!(
+        json.get("api").is_none(),
+        "the retracted change is gone: {json}"
+    );
+    assert_eq!(json["db"]["password"], "hunter2-s3cr3t");
+    let after = cli.ok(&["env", "version", "ls", "app/dev"]);
+    assert!(after.starts_with(&format!("{}\t", latest + 1)), "{after}");
+
+    // Pulumi: pulumiConfig goes to `pulumi config set`, values on stdin, never in our output.
+    cli.ok(&[
+        "env",
+        "set",
+        "app/dev",
+        "pulumiConfig.aws:region",
+        "us-west-2",
+    ]);
+    cli.ok(&[
+        "env",
+        "set",
+        "app/dev",
+        "pulumiConfig.app:token",
+        "s3cr3t-tok",
+        "--secret",
+    ]);
+    let work = tempfile::tempdir().unwrap();
+    let stack = work.path().join("Pulumi.dev.yaml");
+    std::fs::write(&stack, "environment:\n  - app/dev\n").unwrap();
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = work.path().join("pulumi.log");
+    write_script(&bin.join("pulumi"), "#!/bin/sh\nif [ \"$1\" = version ]; then echo v3.0.0; exit 0; fi\necho \"ARGS: $*\" >> \"$PULUMI_LOG\"\necho \"STDIN: $(cat)\" >> \"$PULUMI_LOG\"\n");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = cli
+        .cmd(&["pulumi", "config", "--stack-file"])
+        .arg(&stack)
+        .env("PATH", &path)
+        .env("PULUMI_LOG", &log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !shown.contains("s3cr3t-tok"),
+        "the secret never appears in tessera's output: {shown}"
+    );
+    let recorded = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        recorded.contains("ARGS: config set --path aws:region --stack dev\nSTDIN: us-west-2"),
+        "{recorded}"
+    );
+    assert!(
+        recorded
+            .contains("ARGS: config set --path app:token --stack dev --secret\nSTDIN: s3cr3t-tok"),
+        "{recorded}"
+    );
+    let out = cli
+        .cmd(&["pulumi", "config", "--dry-run", "--stack-file"])
+        .arg(&stack)
+        .output()
+        .unwrap();
+    let dry = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        dry.starts_with("config:")
+            && dry.contains("us-west-2")
+            && dry.contains("[secret]")
+            && !dry.contains("s3cr3t-tok"),
+        "{dry}"
+    );
+
+    // Edit: a refused save reopens the editor with the problem inline; the fix then saves.
+    cli.ok(&["env", "init", "app/edited"]);
+    let editor = work.path().join("editor.sh");
+    let state = work.path().join("edited-once");
+    write_script(&editor, "#!/bin/sh\nif [ ! -f \"$EDIT_STATE\" ]; then touch \"$EDIT_STATE\"; printf 'values:\\n  x: ${nope}\\n' > \"$1\"; else grep -q '^# tessera: ' \"$1\" && printf 'values:\\n  x: fixed\\n' > \"$1\"; fi\n");
+    let out = cli
+        .cmd(&["env", "edit", "app/edited"])
+        .env("EDITOR", &editor)
+        .env_remove("VISUAL")
+        .env("EDIT_STATE", &state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused"));
+    assert_eq!(
+        cli.ok(&["env", "open", "app/edited", "x", "--format", "string"]),
+        "fixed\n"
+    );
 
     // Deleting needs --yes without a terminal.
     let out = cli.run(&["env", "rm", "app/base"]);

@@ -103,6 +103,18 @@ pub enum VersionCommand {
         /// `ENV@REVISION`.
         env: String,
     },
+    /// Retract a revision: `tessera env version retract ENV@N [--replace-with M] [--reason R]`.
+    /// Retracting the latest makes the replacement (default: the newest earlier one) latest.
+    Retract {
+        /// `ENV@REVISION`.
+        env: String,
+        /// The revision whose definition replaces it.
+        #[arg(long)]
+        replace_with: Option<u64>,
+        /// Why, recorded in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Point a tag at a revision: `tessera env version tag ENV@TAG REVISION`.
     Tag {
         /// `ENV@TAG`.
@@ -295,6 +307,20 @@ pub fn run(cmd: EnvCommand) -> anyhow::Result<()> {
                 latest.display_name()
             );
         }
+        EnvCommand::Version(VersionCommand::Retract {
+            env,
+            replace_with,
+            reason,
+        }) => {
+            let env = parse(&env)?;
+            let version = env.version.clone().context("name the revision as ENV@N")?;
+            let latest = EnvRef {
+                version: None,
+                ..env
+            };
+            client.retract(&latest, &version, replace_with, reason.as_deref())?;
+            eprintln!("Revision {version} of {} retracted.", latest.display_name());
+        }
         EnvCommand::Diff { a, b } => {
             let a = parse(&a)?;
             let b = match b {
@@ -380,7 +406,10 @@ pub fn describe_diagnostic(d: &serde_json::Value) -> String {
 
 /// Opens an environment and prints it in the requested format.
 pub fn open(client: &Client, env: &EnvRef, args: &OpenArgs) -> anyhow::Result<()> {
-    let properties = client.open(env, args.duration.as_deref())?;
+    let properties =
+        crate::tty::with_spinner(&format!("Opening {}…", env.display_name()), || {
+            client.open(env, args.duration.as_deref())
+        })?;
     let values = client::properties_value(&properties);
     if args.github_actions {
         let mut stderr = std::io::stderr().lock();

@@ -30,7 +30,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let session = config::session()?;
     let client = Client::new(&session)?;
     let env = EnvRef::parse(&args.env, session.default_org.as_deref())?;
-    let values = client::properties_value(&client.open(&env, None)?);
+    let opened = crate::tty::with_spinner(&format!("Opening {}…", env.display_name()), || {
+        client.open(&env, None)
+    })?;
+    let values = client::properties_value(&opened);
 
     // Files live in a private directory removed when this guard drops: after the child
     // exits, or on an error.

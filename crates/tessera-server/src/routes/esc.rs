@@ -157,6 +157,13 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
         handler: |r| r.to(delete_revision_tag),
     },
     Endpoint {
+        method: "POST",
+        path: "/api/esc/environments/{org}/{project}/{env}/versions/{version}/retract",
+        summary: r#"Retract a revision {"replacement"?,"reason"?}; retracting the latest saves the replacement's definition as a new revision"#,
+        access: "write",
+        handler: |r| r.to(retract_version),
+    },
+    Endpoint {
         method: "GET",
         path: "/api/esc/environments/{org}/{project}/{env}/versions/{version}",
         summary: "The definition at a revision number or tag",
@@ -315,6 +322,28 @@ async fn get_version(
     let (org, env) = env_name(&p.0, &p.1, &p.2)?;
     let v = version(&p.3)?;
     Ok(yaml_response(s.definition(&c, &org, &env, Some(&v)).await?))
+}
+
+/// What `POST …/versions/{version}/retract` takes; the body may be empty.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Retract {
+    replacement: Option<u64>,
+    reason: Option<String>,
+}
+
+async fn retract_version(
+    s: Svc,
+    c: Caller,
+    p: web::Path<(String, String, String, String)>,
+    body: Option<web::Json<Retract>>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, env) = env_name(&p.0, &p.1, &p.2)?;
+    let v = version(&p.3)?;
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    s.retract(&c, &org, &env, &v, body.replacement, body.reason.as_deref())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn head(s: Svc, c: Caller, p: EnvPath) -> Result<HttpResponse, ApiError> {

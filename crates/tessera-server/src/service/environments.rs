@@ -799,6 +799,75 @@ impl Service {
     }
 
     /// `POST`/`PATCH …/versions/tags[/{tag}]`: create or move a revision tag.
+    /// Retracts a revision. When it is the latest, the replacement's definition (by default
+    /// the newest revision before it that is not retracted) becomes a new latest revision,
+    /// so opening never uses retracted content; older revisions stay readable, marked.
+    pub(crate) async fn retract(
+        &self,
+        caller: &Caller,
+        org: &OrgName,
+        env: &QualifiedEnv,
+        version: &Version,
+        replacement: Option<u64>,
+        reason: Option<&str>,
+    ) -> Result<(), ApiError> {
+        self.require(
+            caller,
+            org,
+            env,
+            Permission::Write,
+            "environment.revision.retract",
+        )
+        .await?;
+        let number = self.store.resolve_version(org, env, Some(version)).await?;
+        let latest = self.store.resolve_version(org, env, None).await?;
+        if number == 1 && latest == 1 {
+            return Err(ApiError::BadRequest(
+                "the only revision cannot be retracted: nothing could replace it".into(),
+            ));
+        }
+        let replacement = match replacement {
+            Some(r) if r == number => {
+                return Err(ApiError::BadRequest(
+                    "a revision cannot replace itself".into(),
+                ))
+            }
+            Some(r) => Some(
+                self.store
+                    .revision(org, env, Some(&Version::Revision(r)))
+                    .await?,
+            ),
+            None if number == latest => {
+                let mut found = None;
+                for n in (1..number).rev() {
+                    let r = self
+                        .store
+                        .revision(org, env, Some(&Version::Revision(n)))
+                        .await?;
+                    if !r.retracted {
+                        found = Some(r);
+                        break;
+                    }
+                }
+                Some(found.ok_or_else(|| {
+                    ApiError::BadRequest("no earlier revision that is not retracted".into())
+                })?)
+            }
+            None => None,
+        };
+        self.store
+            .retract_revision(org, env, number, reason, &caller.audit)
+            .await?;
+        if number == latest {
+            if let Some(r) = replacement {
+                self.store
+                    .save_revision(org, env, &r.yaml, Some(latest), &caller.audit)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn set_revision_tag(
         &self,
         caller: &Caller,
