@@ -53,7 +53,9 @@ impl Registry {
     ) -> Result<Registry, ConfigError> {
         let endpoints = Endpoints::parse(&config)?;
         let http = reqwest::Client::builder()
-            .timeout(config.timeout)
+            // A backstop only: the per-call deadline below must fire first, so a silent
+            // endpoint is reported as a timeout (504), never as unreachable (502).
+            .timeout(config.timeout + std::time::Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
             .build()
