@@ -9,6 +9,12 @@ use crate::number::Number;
 use crate::syntax::{self, Node, NodeKind};
 use crate::value::{go_quote, Value, ValueKind};
 
+/// `s` as a YAML double-quoted scalar. Go's `strconv.Quote` escapes are all YAML escapes,
+/// so this is the quoting ESC uses, read back exactly by any YAML parser.
+pub fn yaml_quote(s: &str) -> String {
+    go_quote(s)
+}
+
 /// Block-style YAML with sorted keys and a trailing newline.
 pub fn to_yaml(v: &Value, redact: bool) -> String {
     let mut out = String::new();
@@ -237,6 +243,14 @@ mod tests {
         let text = to_yaml(&v, false);
         let back = from_yaml(&text, &Limits::default()).unwrap();
         assert_eq!(back.to_json_compact(), v.to_json_compact(), "{text}");
+    }
+
+    #[test]
+    fn yaml_quote_reads_back_exactly() {
+        for s in ["a\"b\\c\nd\u{1}\u{7f}", "plain", "", "ünï ${x} #c"] {
+            let v = from_yaml(&format!("k: {}", yaml_quote(s)), &Limits::default()).unwrap();
+            assert_eq!(v.get("k").and_then(Value::as_str), Some(s));
+        }
     }
 
     #[test]

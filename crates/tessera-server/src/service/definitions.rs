@@ -21,27 +21,6 @@ fn parse_error(diags: tessera_lang::Diagnostics) -> ApiError {
     }
 }
 
-/// A YAML double-quoted scalar holding `s` exactly.
-pub(crate) fn yaml_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Byte ranges of `fn::secret: {ciphertext: …}` arguments in `src`, with their ciphertext.
 fn secret_sites(src: &str, root: &Node) -> Vec<(usize, usize, String)> {
     let mut sites = Vec::new();
@@ -161,7 +140,7 @@ impl Service {
             out.push_str(before);
             // Keep whatever whitespace the node's range ends with (line breaks of block maps).
             let kept = &replaced[replaced.trim_end().len()..];
-            out.push_str(&yaml_quote(plain.expose()));
+            out.push_str(&tessera_lang::format::yaml_quote(plain.expose()));
             out.push_str(kept);
             at = end;
         }
@@ -187,7 +166,7 @@ mod tests {
         for (s, e, c) in sites(src) {
             out.push_str(&src[at..s]);
             let replaced = &src[s..e];
-            out.push_str(&yaml_quote(&format!("plain-{c}")));
+            out.push_str(&tessera_lang::format::yaml_quote(&format!("plain-{c}")));
             out.push_str(&replaced[replaced.trim_end().len()..]);
             at = e;
         }
@@ -205,10 +184,5 @@ mod tests {
         );
         let parsed = tessera_lang::parse("p/e", &out, &Limits::default());
         assert!(!parsed.diagnostics.has_errors(), "{:?}", parsed.diagnostics);
-    }
-
-    #[test]
-    fn quoting_escapes_what_yaml_needs() {
-        assert_eq!(yaml_quote("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
     }
 }
