@@ -105,6 +105,49 @@ pub struct User {
     pub default_org: Option<String>,
 }
 
+/// The RFC 8693 grant type of a token exchange.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The subject token type of a CI platform's OIDC token.
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+
+/// A token issued by the token exchange.
+#[derive(Debug, Deserialize)]
+pub struct IssuedToken {
+    /// The Tessera token.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: u64,
+}
+
+/// `POST /api/oauth/token` (no token: the OIDC token in the form is the credential).
+pub fn exchange_token(url: &str, params: &[(&str, String)]) -> anyhow::Result<IssuedToken> {
+    let http = Http::builder()
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("tessera-cli/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")?;
+    let base = url.trim_end_matches('/');
+    let resp = http
+        .post(format!("{base}/api/oauth/token"))
+        .form(params)
+        .send()
+        .with_context(|| format!("cannot reach the server at {base}"))?;
+    let status = resp.status();
+    let body: Json = resp.json().unwrap_or(Json::Null);
+    if !status.is_success() {
+        let message = body
+            .get("message")
+            .and_then(Json::as_str)
+            .unwrap_or(status.canonical_reason().unwrap_or("error"))
+            .to_owned();
+        anyhow::bail!(
+            "the server refused the exchange: {message} ({})",
+            status.as_u16()
+        );
+    }
+    serde_json::from_value(body).context("the server's answer to the exchange is not a token")
+}
+
 /// An HTTP client bound to a server and token.
 pub struct Client {
     base: String,

@@ -44,6 +44,7 @@
 mod auth;
 mod config;
 mod error;
+mod exchange;
 mod oidc;
 mod open;
 mod routes;

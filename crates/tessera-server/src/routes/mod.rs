@@ -2,6 +2,7 @@
 
 mod admin;
 mod esc;
+mod exchange;
 
 use actix_web::http::Method;
 use actix_web::middleware::ErrorHandlers;
@@ -49,6 +50,7 @@ pub(crate) fn app(
         .route("/oidc/.well-known/jwks", web::get().to(oidc_jwks))
         .configure(|cfg| register(cfg, esc::ENDPOINTS))
         .configure(|cfg| register(cfg, admin::ENDPOINTS))
+        .configure(|cfg| register(cfg, exchange::ENDPOINTS))
         .default_service(web::to(error::not_found))
 }
 
@@ -92,6 +94,7 @@ pub(crate) fn openapi_document() -> Json {
     let all = [
         ("ESC environments", esc::ENDPOINTS),
         ("Administration", admin::ENDPOINTS),
+        ("Tokenless pipelines", exchange::ENDPOINTS),
     ];
     for (tag, endpoints) in all {
         for e in endpoints {
@@ -106,7 +109,7 @@ pub(crate) fn openapi_document() -> Json {
                 "summary": e.summary,
                 "x-tessera-access": e.access,
                 "parameters": params,
-                "security": [{"token": []}],
+                "security": if e.access == exchange::NO_TOKEN { json!([]) } else { json!([{"token": []}]) },
                 "responses": {
                     "2XX": {"description": "success"},
                     "default": {

@@ -9,6 +9,7 @@ mod access;
 pub(crate) mod admin;
 mod definitions;
 pub(crate) mod environments;
+pub(crate) mod issuers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use tessera_lang::Limits;
 use tessera_providers::Registry;
 use tessera_store::Store;
 
+use crate::exchange::keys::IssuerKeys;
 use crate::oidc::Issuer;
 use crate::throttle::AuthFailures;
 
@@ -33,6 +35,10 @@ pub(crate) struct Service {
     issuer: Arc<Issuer>,
     /// The `fn::open` providers, handed only to evaluations under an Open grant.
     providers: Registry,
+    /// The signing keys of the CI issuers organizations trust, for token exchange.
+    exchange_keys: Arc<IssuerKeys>,
+    /// Development mode: `http://127.0.0.1…` CI issuers may be trusted.
+    dev: bool,
 }
 
 impl Service {
@@ -44,7 +50,15 @@ impl Service {
             auth_failures: Arc::default(),
             issuer,
             providers,
+            exchange_keys: Arc::new(IssuerKeys::new()),
+            dev: false,
         }
+    }
+
+    /// In development mode (`--dev`).
+    pub(crate) fn dev_mode(mut self, dev: bool) -> Service {
+        self.dev = dev;
+        self
     }
 
     pub(crate) fn issuer(&self) -> &Issuer {
@@ -53,6 +67,10 @@ impl Service {
 
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub(crate) fn exchange_keys(&self) -> &IssuerKeys {
+        &self.exchange_keys
     }
 
     pub(crate) fn auth_failures(&self) -> &AuthFailures {

@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod environments;
 mod errors;
+mod exchange;
 mod helpers;
 mod oidc;
 mod openapi;

@@ -94,7 +94,7 @@ async fn verify(token: &str, issuer: &str, audience: &str) -> Result<Json, Strin
 }
 
 /// Starts `app` on a loopback port and returns its base URL.
-fn serve<F>(app: F) -> String
+pub(crate) fn serve<F>(app: F) -> String
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
