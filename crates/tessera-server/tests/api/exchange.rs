@@ -58,16 +58,19 @@ struct CiIssuer {
     keys: Arc<Mutex<Vec<(String, usize)>>>,
     /// Requests it received.
     hits: Arc<AtomicUsize>,
+    /// Further published keys (JWKs), e.g. an EC key.
+    extra: Arc<Mutex<Vec<Json>>>,
 }
 
 impl CiIssuer {
     fn start() -> CiIssuer {
         let keys = Arc::new(Mutex::new(vec![("k1".to_owned(), 0usize)]));
         let hits = Arc::new(AtomicUsize::new(0));
+        let extra: Arc<Mutex<Vec<Json>>> = Arc::default();
         let url_cell: Arc<Mutex<String>> = Arc::default();
-        let state = (keys.clone(), hits.clone(), url_cell.clone());
+        let state = (keys.clone(), hits.clone(), url_cell.clone(), extra.clone());
         let url = crate::oidc::serve(move |cfg| {
-            let (keys, hits, url_cell) = state.clone();
+            let (keys, hits, url_cell, extra) = state.clone();
             let hits2 = hits.clone();
             let url2 = url_cell.clone();
             cfg.route(
@@ -92,18 +95,24 @@ impl CiIssuer {
                 "/.well-known/jwks",
                 web::get().to(move || {
                     hits.fetch_add(1, Ordering::SeqCst);
-                    let published: Vec<Json> = keys
+                    let mut published: Vec<Json> = keys
                         .lock()
                         .unwrap()
                         .iter()
                         .map(|(kid, i)| jwk(kid, &rsa_keys()[*i]))
                         .collect();
+                    published.extend(extra.lock().unwrap().iter().cloned());
                     async move { HttpResponse::Ok().json(json!({ "keys": published })) }
                 }),
             );
         });
         *url_cell.lock().unwrap() = url.clone();
-        CiIssuer { url, keys, hits }
+        CiIssuer {
+            url,
+            keys,
+            hits,
+            extra,
+        }
     }
 
     /// Claims as GitHub Actions sets them for a workflow on `main` of `acme/app`.
@@ -748,4 +757,32 @@ async fn the_pipeline_examples_register_and_their_environment_checks() {
             "{file} runs under the environment"
         );
     }
+}
+
+#[actix_web::test]
+async fn es256_tokens_are_accepted_with_a_p256_key() {
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    let (app, issuer) = setup().await;
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    // The uncompressed point: 0x04, then x and y.
+    let point = pair.public_key().as_ref();
+    issuer.extra.lock().unwrap().push(json!({
+        "kty": "EC", "crv": "P-256", "kid": "ec1", "use": "sig", "alg": "ES256",
+        "x": b64(&point[1..33]), "y": b64(&point[33..65]),
+    }));
+    let mut h = Header::new(Algorithm::ES256);
+    h.kid = Some("ec1".into());
+    let t = jsonwebtoken::encode(
+        &h,
+        &issuer.claims(json!({})),
+        &EncodingKey::from_ec_der(pkcs8.as_ref()),
+    )
+    .unwrap();
+    exchange(&app, &form(&t, "team:ci")).await.expect(200);
+    // The EC key cannot stand in for an RS256 signature under its kid.
+    let t = issuer.sign_with("ec1", 0, &issuer.claims(json!({})));
+    refused(exchange(&app, &form(&t, "team:ci")).await, "algorithm");
 }
