@@ -11,6 +11,7 @@
 //! a round evaluates everything it can, then every call whose inputs are known runs
 //! concurrently, and the next round uses their results.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use base64::Engine as _;
 
 use crate::ast::{Access, Accessor, Decl, ExprId, ExprKind, SecretArg};
 use crate::diag::{nearest, Diagnostic, Diagnostics, Range, Severity};
+use crate::layers::Stack;
 use crate::limits::Limits;
 use crate::value::{Location, Value, ValueKind};
 
@@ -252,24 +254,22 @@ enum State {
 struct Frame {
     name: Arc<str>,
     decl: Arc<Decl>,
-    /// The merged values of this environment's `merge: true` imports.
-    base: Option<Arc<Value>>,
-    imports: BTreeMap<String, Arc<Value>>,
+    /// The layers of this environment's `merge: true` imports, which its values lie on.
+    base: Stack,
+    /// Every import by name, `merge: false` ones included, for `${imports.…}`.
+    imports: BTreeMap<String, Exported>,
     states: Vec<State>,
     /// For expressions reached from `values` through object literals only: their keys.
     key_paths: Vec<Option<Vec<String>>>,
     context: Value,
 }
 
-/// An evaluated environment: its values, and the layers an importer merges, in order. The
-/// layers are each merged import's layers followed by this environment's own values, so an
+/// An evaluated environment as its importers see it: the layers an importer merges, in order,
+/// which are each merged import's layers followed by this environment's own values. An
 /// importer folds exactly the stack of layers ESC would (merging is not associative: a scalar
-/// in the middle of an import chain must still hide what lies below it).
-#[derive(Clone)]
-struct Exported {
-    value: Arc<Value>,
-    layers: Arc<Vec<Arc<Value>>>,
-}
+/// in the middle of an import chain must still hide what lies below it). The merged value is
+/// built only for the opened environment and for references that name a whole import.
+type Exported = Arc<Stack>;
 
 enum EnvResult {
     Done(Option<Exported>),
@@ -331,7 +331,7 @@ impl<'a> Evaluator<'a> {
     fn run(&mut self) -> Evaluation {
         let root = self.root.clone();
         let value = match self.env(&root) {
-            EnvResult::Done(v) => v.map(|e| Arc::unwrap_or_clone(e.value)),
+            EnvResult::Done(v) => v.map(|e| e.build()),
             EnvResult::Missing(message) => {
                 self.diags.push(Diagnostic {
                     severity: Severity::Error,
@@ -426,7 +426,7 @@ impl<'a> Evaluator<'a> {
         self.frames.push(Frame {
             name: name.clone(),
             decl: decl.clone(),
-            base: None,
+            base: Stack::default(),
             imports: BTreeMap::new(),
             states: vec![State::Unevaluated; decl.exprs.len()],
             key_paths,
@@ -434,7 +434,6 @@ impl<'a> Evaluator<'a> {
         });
         let f = self.frames.len() - 1;
 
-        let mut layers: Vec<Arc<Value>> = Vec::new();
         for import in &decl.imports {
             let site = Site {
                 range: import.range,
@@ -443,24 +442,9 @@ impl<'a> Evaluator<'a> {
             match self.env(&import.name) {
                 EnvResult::Done(Some(exported)) => {
                     if import.merge {
-                        let base = self.frames[f].base.take();
-                        self.frames[f].base = Some(match base {
-                            // Folding an environment's own layers gives its value, so the
-                            // first import needs no fold, and no copy.
-                            None => exported.value.clone(),
-                            Some(b) => {
-                                let mut b = Arc::unwrap_or_clone(b);
-                                for layer in exported.layers.iter() {
-                                    b = merge(b, Value::clone(layer));
-                                }
-                                Arc::new(b)
-                            }
-                        });
-                        layers.extend(exported.layers.iter().cloned());
+                        self.frames[f].base.import(&exported);
                     }
-                    self.frames[f]
-                        .imports
-                        .insert(import.name.clone(), exported.value);
+                    self.frames[f].imports.insert(import.name.clone(), exported);
                 }
                 EnvResult::Done(None) => {}
                 EnvResult::Missing(message) => self.error(f, site, message),
@@ -470,30 +454,22 @@ impl<'a> Evaluator<'a> {
             }
         }
 
-        let value = match decl.values {
-            Some(root) => Arc::new(self.node(f, root, None)),
-            None => self.frames[f]
-                .base
-                .clone()
-                .unwrap_or_else(|| Arc::new(Value::object(BTreeMap::new()))),
-        };
-        self.frames.pop();
-        layers.push(value.clone());
-        let exported = Exported {
-            value,
-            layers: Arc::new(layers),
-        };
+        // The root object holds this environment's own keys only: what it inherits stays in
+        // the layers below, read through them, and is copied only when the whole value is.
+        let own = decl.values.map(|root| self.node(f, root, None));
+        let frame = self.frames.pop().expect("pushed above");
+        let exported: Exported = Arc::new(frame.base.with_own(own));
         self.done.insert(name.to_string(), Some(exported.clone()));
         EnvResult::Done(Some(exported))
     }
 
-    fn base_of(&self, f: usize, id: ExprId) -> Option<&Value> {
+    /// What this environment's imports hold at the key path of expression `id`, followed by
+    /// `then` if given; `None` when the expression is not reached through object literals
+    /// from `values`, or the imports hold nothing there.
+    fn base_at(&self, f: usize, id: ExprId, then: Option<&str>) -> Option<Cow<'_, Value>> {
         let keys = self.frames[f].key_paths[id].as_ref()?;
-        let mut v: &Value = self.frames[f].base.as_deref()?;
-        for k in keys {
-            v = v.get(k)?;
-        }
-        Some(v)
+        let path = keys.iter().map(String::as_str).chain(then);
+        self.frames[f].base.at(path)
     }
 
     // ---- expressions --------------------------------------------------------------------
@@ -561,9 +537,15 @@ impl<'a> Evaluator<'a> {
                 range: expr.range,
             });
         }
-        if let Some(base) = self.base_of(f, id) {
+        // The root's inherited keys stay in the layers below it (see `env`).
+        let base = if Some(id) == decl.values {
+            None
+        } else {
+            self.base_at(f, id, None)
+        };
+        if let Some(base) = base {
             if base.is_final {
-                let base = base.clone();
+                let base = base.into_owned();
                 self.diag(
                     Severity::Warning,
                     f,
@@ -972,11 +954,14 @@ impl<'a> Evaluator<'a> {
                     let all = self.frames[f]
                         .imports
                         .iter()
-                        .map(|(k, v)| (k.clone(), strip_final(Value::clone(v))));
+                        .map(|(k, v)| (k.clone(), strip_final(Value::clone(v.value()))));
                     Value::object(all.collect())
                 }
                 Some(Accessor::Key(k, r)) => {
-                    let found = self.frames[f].imports.get(k).map(|v| follow(v, &accs[2..]));
+                    let found = self.frames[f]
+                        .imports
+                        .get(k)
+                        .map(|v| follow_stack(v, &accs[2..]));
                     match found {
                         Some(r) => strip_final(self.walked(f, site, r)),
                         None => {
@@ -1004,7 +989,7 @@ impl<'a> Evaluator<'a> {
                 let name = format!("{p}/{e}");
                 match self.env(&name) {
                     EnvResult::Done(Some(e)) => {
-                        let r = follow(&e.value, &accs[3..]);
+                        let r = follow_stack(&e, &accs[3..]);
                         strip_final(self.walked(f, site, r))
                     }
                     EnvResult::Done(None) => Value::unknown(),
@@ -1016,10 +1001,7 @@ impl<'a> Evaluator<'a> {
                 Some(root_id) => self.node_access(f, root_id, accs, 0, site),
                 None => {
                     let _ = root_range;
-                    let r = match &self.frames[f].base {
-                        Some(base) => follow(base, accs),
-                        None => follow(&Value::object(BTreeMap::new()), accs),
-                    };
+                    let r = follow_stack(&self.frames[f].base, accs);
                     self.walked(f, site, r)
                 }
             },
@@ -1053,15 +1035,14 @@ impl<'a> Evaluator<'a> {
                     return self.node_access(f, p.value, accs, i + 1, site);
                 }
                 let found = self
-                    .base_of(f, id)
-                    .and_then(|b| b.get(k))
-                    .map(|bv| follow(bv, &accs[i + 1..]));
+                    .base_at(f, id, Some(k))
+                    .map(|bv| follow(&bv, &accs[i + 1..]));
                 if let Some(r) = found {
                     return self.walked(f, site, r);
                 }
                 let mut keys: Vec<String> = props.iter().map(|p| p.key.clone()).collect();
-                if let Some(b) = self.base_of(f, id).and_then(Value::as_object) {
-                    keys.extend(b.keys().cloned());
+                if let Some(b) = self.base_at(f, id, None) {
+                    keys.extend(b.as_object().into_iter().flat_map(|o| o.keys().cloned()));
                 }
                 let hint = nearest(k, keys.iter().map(String::as_str))
                     .map(|n| format!("; did you mean {n:?}?"))
@@ -1130,6 +1111,17 @@ impl<'a> Evaluator<'a> {
             ),
         }
     }
+}
+
+/// Follows accessors into an environment's layers, merging only the top-level key they name;
+/// the whole value is built only when they name no key, or fail (to name the nearest key).
+fn follow_stack(stack: &Stack, accs: &[Accessor]) -> Result<Value, (Range, String)> {
+    if let Some(Accessor::Key(k, _)) = accs.first() {
+        if let Some(v) = stack.get(k) {
+            return follow(&v, &accs[1..]);
+        }
+    }
+    follow(stack.value(), accs)
 }
 
 /// Follows accessors through an evaluated value, copying only what they reach.
