@@ -259,8 +259,8 @@ struct Frame {
     /// Every import by name, `merge: false` ones included, for `${imports.…}`.
     imports: BTreeMap<String, Exported>,
     states: Vec<State>,
-    /// For expressions reached from `values` through object literals only: their keys.
-    key_paths: Vec<Option<Vec<String>>>,
+    /// How each expression is reached from `values`, if through object literals only.
+    reach: Vec<Reach>,
     context: Value,
 }
 
@@ -331,7 +331,11 @@ impl<'a> Evaluator<'a> {
     fn run(&mut self) -> Evaluation {
         let root = self.root.clone();
         let value = match self.env(&root) {
-            EnvResult::Done(v) => v.map(|e| e.build()),
+            EnvResult::Done(v) => v.map(|e| {
+                // Dropping the other handle lets the root's own values move into the result.
+                self.done.remove(&root);
+                Arc::try_unwrap(e).map_or_else(|e| Value::clone(e.value()), Stack::into_value)
+            }),
             EnvResult::Missing(message) => {
                 self.diags.push(Diagnostic {
                     severity: Severity::Error,
@@ -411,9 +415,10 @@ impl<'a> Evaluator<'a> {
             return EnvResult::Done(None);
         };
         let name: Arc<str> = decl.name.clone();
-        let mut key_paths = vec![None; decl.exprs.len()];
+        let mut reach = vec![Reach::Not; decl.exprs.len()];
         if let Some(root) = decl.values {
-            fill_key_paths(&decl, root, Vec::new(), &mut key_paths);
+            reach[root] = Reach::Root;
+            fill_reach(&decl, root, &mut reach);
         }
         let mut context = BTreeMap::new();
         for (k, v) in &self.ctx.values {
@@ -429,7 +434,7 @@ impl<'a> Evaluator<'a> {
             base: Stack::default(),
             imports: BTreeMap::new(),
             states: vec![State::Unevaluated; decl.exprs.len()],
-            key_paths,
+            reach,
             context: Value::object(context),
         });
         let f = self.frames.len() - 1;
@@ -467,9 +472,27 @@ impl<'a> Evaluator<'a> {
     /// `then` if given; `None` when the expression is not reached through object literals
     /// from `values`, or the imports hold nothing there.
     fn base_at(&self, f: usize, id: ExprId, then: Option<&str>) -> Option<Cow<'_, Value>> {
-        let keys = self.frames[f].key_paths[id].as_ref()?;
-        let path = keys.iter().map(String::as_str).chain(then);
-        self.frames[f].base.at(path)
+        let frame = &self.frames[f];
+        match frame.reach[id] {
+            Reach::Not => None,
+            Reach::Root => match then {
+                Some(k) => frame.base.get(k),
+                None => Some(Cow::Borrowed(frame.base.value())),
+            },
+            Reach::Property(object, i) => {
+                let ExprKind::Object(props) = &frame.decl.exprs[object].kind else {
+                    return None;
+                };
+                let here = self.base_at(f, object, Some(&props[i].key))?;
+                match then {
+                    None => Some(here),
+                    Some(k) => match here {
+                        Cow::Borrowed(v) => v.get(k).map(Cow::Borrowed),
+                        Cow::Owned(v) => v.get(k).cloned().map(Cow::Owned),
+                    },
+                }
+            }
+        }
     }
 
     // ---- expressions --------------------------------------------------------------------
@@ -623,12 +646,12 @@ impl<'a> Evaluator<'a> {
             ExprKind::Object(props) => {
                 let mut order: Vec<usize> = (0..props.len()).collect();
                 order.sort_by(|&a, &b| props[a].key.cmp(&props[b].key));
-                let mut map = BTreeMap::new();
-                for i in order {
-                    let v = self.node(f, props[i].value, None);
-                    map.insert(props[i].key.clone(), v);
-                }
-                Value::object(map)
+                // Sorted already, so the map is built in one pass rather than searched per key.
+                let entries: Vec<(String, Value)> = order
+                    .into_iter()
+                    .map(|i| (props[i].key.clone(), self.node(f, props[i].value, None)))
+                    .collect();
+                Value::object(entries.into_iter().collect())
             }
             ExprKind::Secret(arg) => self.secret(f, arg, site),
             ExprKind::ToJson(a) => {
@@ -1176,15 +1199,23 @@ fn follow(mut v: &Value, accs: &[Accessor]) -> Result<Value, (Range, String)> {
     Ok(v.clone())
 }
 
-fn fill_key_paths(decl: &Decl, id: ExprId, path: Vec<String>, out: &mut [Option<Vec<String>>]) {
+/// How an expression is reached from `values`: only those reached through object literals
+/// alone lie over what the imports hold at the same keys.
+#[derive(Clone, Copy)]
+enum Reach {
+    Not,
+    Root,
+    /// Property `.1` of the object literal `.0`.
+    Property(ExprId, usize),
+}
+
+fn fill_reach(decl: &Decl, id: ExprId, out: &mut [Reach]) {
     if let ExprKind::Object(props) = &decl.exprs[id].kind {
-        for p in props {
-            let mut child = path.clone();
-            child.push(p.key.clone());
-            fill_key_paths(decl, p.value, child, out);
+        for (i, p) in props.iter().enumerate() {
+            out[p.value] = Reach::Property(id, i);
+            fill_reach(decl, p.value, out);
         }
     }
-    out[id] = Some(path);
 }
 
 /// A value computed from `input`: unknown if anything in it is unknown, secret if anything

@@ -10,7 +10,8 @@
 //! whole value only when asked (for the opened environment, or a reference to a whole import).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use crate::eval::merge;
@@ -36,19 +37,48 @@ struct Layer {
 #[derive(Default)]
 pub(crate) struct Stack {
     layers: Vec<Layer>,
+    /// For the hash of each top-level key, the topmost layer holding a key with that hash:
+    /// a lookup starts there, and a key no layer holds costs one probe, not one per layer.
+    /// An importer copies its first import's index (hashes and positions, no strings) and
+    /// adds its own keys, so the copies along a chain cost far less than the values did.
+    index: HashMap<u64, usize>,
+    /// Layers below this position are hidden by one whose root is not an object (an
+    /// evaluation stopped by a limit), which replaces everything below it.
+    floor: usize,
     value: OnceLock<Arc<Value>>,
+}
+
+/// A top-level key's hash for [`Stack::index`] (FNV-1a): fixed, so that indexes agree, and
+/// cheap for short keys. Keys sharing a hash, even chosen to, only make a lookup start higher
+/// in the stack than it needs to, as every lookup did before the index.
+fn key_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl Stack {
     /// Lays an imported environment's layers on top of this stack.
     pub(crate) fn import(&mut self, imported: &Stack) {
+        let offset = self.layers.len();
         // On an empty stack the imported layers keep their marks: what lies below each of
         // them is unchanged.
-        let keep = self.layers.is_empty();
+        let keep = offset == 0;
         self.layers.extend(imported.layers.iter().map(|l| Layer {
             value: l.value.clone(),
             complete: keep && l.complete,
         }));
+        if keep {
+            self.index = imported.index.clone();
+            self.floor = imported.floor;
+        } else {
+            // Every imported position lies above every position already here.
+            self.index
+                .extend(imported.index.iter().map(|(&h, &i)| (h, offset + i)));
+            if imported.floor > 0 {
+                self.floor = offset + imported.floor;
+            }
+        }
         self.value = OnceLock::new();
     }
 
@@ -56,6 +86,15 @@ impl Stack {
     /// without `values`, which exports its imports' layers as they are.
     pub(crate) fn with_own(mut self, own: Option<Value>) -> Stack {
         if let Some(own) = own {
+            let position = self.layers.len();
+            match own.as_object() {
+                Some(entries) => {
+                    for k in entries.keys() {
+                        self.index.insert(key_hash(k), position);
+                    }
+                }
+                None => self.floor = position + 1,
+            }
             self.layers.push(Layer {
                 value: Arc::new(own),
                 complete: true,
@@ -67,46 +106,33 @@ impl Stack {
 
     /// The merged value at top-level key `key`, borrowed when one layer holds all of it.
     pub(crate) fn get(&self, key: &str) -> Option<Cow<'_, Value>> {
-        let mut found: Vec<&Value> = Vec::new();
-        for layer in self.layers.iter().rev() {
-            // A layer whose root is not an object (an evaluation stopped by a limit) replaces
-            // everything below it.
-            let Some(entries) = layer.value.as_object() else {
+        let top = *self.index.get(&key_hash(key))?;
+        if top < self.floor {
+            return None;
+        }
+        let mut found = self.layers[self.floor..=top].iter().rev().filter_map(|l| {
+            let v = l.value.as_object()?.get(key)?;
+            Some((v, l.complete))
+        });
+        let (first, complete) = found.next()?;
+        if complete {
+            return Some(Cow::Borrowed(first));
+        }
+        let mut all = vec![first];
+        for (v, complete) in found {
+            all.push(v);
+            if complete {
                 break;
-            };
-            if let Some(v) = entries.get(key) {
-                found.push(v);
-                if layer.complete {
-                    break;
-                }
             }
         }
-        match found.as_slice() {
-            [] => None,
-            [only] => Some(Cow::Borrowed(*only)),
-            _ => {
-                let mut below = found.iter().rev();
-                let first = Value::clone(below.next()?);
-                Some(Cow::Owned(
-                    below.fold(first, |acc, v| merge(acc, Value::clone(v))),
-                ))
-            }
+        if let [only] = all.as_slice() {
+            return Some(Cow::Borrowed(*only));
         }
-    }
-
-    /// The merged value at a path of keys (empty: the whole value).
-    pub(crate) fn at<'k>(&self, mut keys: impl Iterator<Item = &'k str>) -> Option<Cow<'_, Value>> {
-        let Some(first) = keys.next() else {
-            return Some(Cow::Borrowed(self.value()));
-        };
-        let mut v = self.get(first)?;
-        for k in keys {
-            v = match v {
-                Cow::Borrowed(v) => Cow::Borrowed(v.get(k)?),
-                Cow::Owned(v) => Cow::Owned(v.get(k)?.clone()),
-            };
-        }
-        Some(v)
+        let mut below = all.iter().rev();
+        let bottom = Value::clone(below.next()?);
+        Some(Cow::Owned(
+            below.fold(bottom, |acc, v| merge(acc, Value::clone(v))),
+        ))
     }
 
     /// The whole merged value, built on first use.
@@ -116,46 +142,65 @@ impl Stack {
 
     /// Builds the whole merged value: each key from the topmost layer holding it, folded with
     /// the layers below when that layer is not complete.
-    pub(crate) fn build(&self) -> Value {
+    fn build(&self) -> Value {
         let Some(top) = self.layers.last() else {
             return Value::object(BTreeMap::new());
         };
-        let Some(top_entries) = top.value.as_object() else {
-            return Value::clone(&top.value);
+        match top.value.as_object() {
+            Some(_) if top.complete => self.fill(Value::clone(&top.value), self.layers.len() - 1),
+            Some(_) => {
+                // The merged root carries the top layer's marks, as merging two objects does.
+                let mut root = Value::object(BTreeMap::new());
+                root.secret = top.value.secret;
+                root.def = top.value.def.clone();
+                root.is_final = top.value.is_final;
+                self.fill(root, self.layers.len())
+            }
+            None => Value::clone(&top.value),
+        }
+    }
+
+    /// The whole merged value, taking the top layer's entries rather than copying them when
+    /// nothing else holds them (the opened environment's own values).
+    pub(crate) fn into_value(mut self) -> Value {
+        let Some(top) = self.layers.last_mut() else {
+            return Value::object(BTreeMap::new());
         };
-        let mut entries = if top.complete {
-            top_entries.clone()
-        } else {
-            BTreeMap::new()
+        if !top.complete || top.value.as_object().is_none() {
+            return self.build();
+        }
+        // Lookups of keys the top layer holds never reach `fill`; others find it empty.
+        let placeholder = Arc::new(Value::object(BTreeMap::new()));
+        let own = Arc::unwrap_or_clone(std::mem::replace(&mut top.value, placeholder));
+        let below = self.layers.len() - 1;
+        self.fill(own, below)
+    }
+
+    /// Adds to the object `top` every key that the layers below position `below` hold and
+    /// it does not, merged.
+    fn fill(&self, mut top: Value, below: usize) -> Value {
+        let ValueKind::Object(entries) = &mut top.kind else {
+            return top;
         };
-        for layer in self.layers.iter().rev() {
+        for layer in self.layers[self.floor.min(below)..below].iter().rev() {
             let Some(layer_entries) = layer.value.as_object() else {
                 break;
             };
             for (k, v) in layer_entries {
-                if entries.contains_key(k) {
+                // Keys seldom repeat across layers: one search, at the price of a copied key
+                // when they do.
+                let Entry::Vacant(slot) = entries.entry(k.clone()) else {
                     continue;
-                }
-                let v = if layer.complete {
-                    v.clone()
-                } else {
-                    // No layer above holds `k`, so the lookup starts here.
-                    match self.get(k) {
-                        Some(v) => v.into_owned(),
-                        None => continue,
-                    }
                 };
-                entries.insert(k.clone(), v);
+                if layer.complete {
+                    slot.insert(v.clone());
+                } else if let Some(v) = self.get(k) {
+                    // No layer above holds `k`, so the lookup starts here.
+                    slot.insert(v.into_owned());
+                }
             }
         }
-        // The merged root carries the top layer's marks, as merging two objects does.
-        Value {
-            kind: ValueKind::Object(entries),
-            secret: top.value.secret,
-            unknown: false,
-            def: top.value.def.clone(),
-            is_final: top.value.is_final,
-        }
+        top
     }
 }
 
