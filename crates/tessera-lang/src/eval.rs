@@ -261,6 +261,10 @@ struct Frame {
     states: Vec<State>,
     /// How each expression is reached from `values`, if through object literals only.
     reach: Vec<Reach>,
+    /// For each object literal, its properties' positions sorted by key (stable, so the
+    /// first of duplicate keys comes first): the order they are evaluated in, and a binary
+    /// search for references.
+    sorted: Vec<Option<Arc<[usize]>>>,
     context: Value,
 }
 
@@ -415,6 +419,18 @@ impl<'a> Evaluator<'a> {
             return EnvResult::Done(None);
         };
         let name: Arc<str> = decl.name.clone();
+        let sorted = decl
+            .exprs
+            .iter()
+            .map(|e| match &e.kind {
+                ExprKind::Object(props) => {
+                    let mut order: Vec<usize> = (0..props.len()).collect();
+                    order.sort_by(|&a, &b| props[a].key.cmp(&props[b].key));
+                    Some(Arc::from(order))
+                }
+                _ => None,
+            })
+            .collect();
         let mut reach = vec![Reach::Not; decl.exprs.len()];
         if let Some(root) = decl.values {
             reach[root] = Reach::Root;
@@ -435,6 +451,7 @@ impl<'a> Evaluator<'a> {
             imports: BTreeMap::new(),
             states: vec![State::Unevaluated; decl.exprs.len()],
             reach,
+            sorted,
             context: Value::object(context),
         });
         let f = self.frames.len() - 1;
@@ -625,7 +642,7 @@ impl<'a> Evaluator<'a> {
                         let v = self.access(f, access, site);
                         secret |= v.contains_secrets();
                         unknown |= v.contains_unknowns();
-                        out.push_str(&v.to_interpolated_string(false));
+                        v.push_interpolated(&mut out);
                     }
                 }
                 if !self.charge(f, site, out.len() as u64 / 16) {
@@ -644,12 +661,11 @@ impl<'a> Evaluator<'a> {
                 Value::new(ValueKind::Array(items))
             }
             ExprKind::Object(props) => {
-                let mut order: Vec<usize> = (0..props.len()).collect();
-                order.sort_by(|&a, &b| props[a].key.cmp(&props[b].key));
+                let order = self.frames[f].sorted[id].clone().unwrap_or_default();
                 // Sorted already, so the map is built in one pass rather than searched per key.
                 let entries: Vec<(String, Value)> = order
-                    .into_iter()
-                    .map(|i| (props[i].key.clone(), self.node(f, props[i].value, None)))
+                    .iter()
+                    .map(|&i| (props[i].key.clone(), self.node(f, props[i].value, None)))
                     .collect();
                 Value::object(entries.into_iter().collect())
             }
@@ -1054,8 +1070,12 @@ impl<'a> Evaluator<'a> {
         let decl = self.frames[f].decl.clone();
         match (&decl.exprs[id].kind, &accs[i]) {
             (ExprKind::Object(props), Accessor::Key(k, r)) => {
-                if let Some(p) = props.iter().find(|p| &p.key == k) {
-                    return self.node_access(f, p.value, accs, i + 1, site);
+                let own = self.frames[f].sorted[id].as_ref().and_then(|order| {
+                    let at = order.partition_point(|&p| props[p].key.as_str() < k.as_str());
+                    order.get(at).filter(|&&p| &props[p].key == k).copied()
+                });
+                if let Some(p) = own {
+                    return self.node_access(f, props[p].value, accs, i + 1, site);
                 }
                 let found = self
                     .base_at(f, id, Some(k))
