@@ -517,6 +517,12 @@ impl<'a> Evaluator<'a> {
     /// Evaluates an expression once; `from` is the reference that asked for it, if any.
     /// Reference chains recurse, so the stack grows on demand and the depth is bounded.
     fn node(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>) -> Value {
+        self.visit(f, id, from, true)
+    }
+
+    /// [`Evaluator::node`], returning a copy of the value only if `copy` (else it stays in
+    /// the expression's state, for [`Evaluator::take`]); the work is charged either way.
+    fn visit(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>, copy: bool) -> Value {
         if self.depth >= self.limits.max_reference_depth {
             if !self.exhausted {
                 self.exhausted = true;
@@ -531,18 +537,29 @@ impl<'a> Evaluator<'a> {
             return Value::unknown();
         }
         self.depth += 1;
-        let v = stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || self.node_inner(f, id, from));
+        let v = stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || {
+            self.node_inner(f, id, from, copy)
+        });
         self.depth -= 1;
         v
     }
 
-    fn node_inner(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>) -> Value {
+    /// The value left in an expression's state by [`Evaluator::visit`] without a copy; the
+    /// state keeps none, so this is for values nothing will ask for again.
+    fn take(&mut self, f: usize, id: ExprId) -> Value {
+        match &mut self.frames[f].states[id] {
+            State::Done(v, _) => std::mem::replace(v, Value::unknown()),
+            _ => Value::unknown(),
+        }
+    }
+
+    fn node_inner(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>, copy: bool) -> Value {
         match &self.frames[f].states[id] {
             State::Done(_, w) => {
                 let w = *w;
                 let expr = &self.frames[f].decl.exprs[id];
                 let (range, path) = (expr.range, expr.path.clone());
-                if !self.charge(f, Site { range, path: &path }, w) {
+                if !self.charge(f, Site { range, path: &path }, w) || !copy {
                     return Value::unknown();
                 }
                 return match &self.frames[f].states[id] {
@@ -619,6 +636,10 @@ impl<'a> Evaluator<'a> {
             self.frames[f].states[id] = State::Done(Value::unknown(), 0);
             return Value::unknown();
         }
+        if !copy {
+            self.frames[f].states[id] = State::Done(v, w);
+            return Value::unknown();
+        }
         self.frames[f].states[id] = State::Done(v.clone(), w);
         v
     }
@@ -663,10 +684,23 @@ impl<'a> Evaluator<'a> {
             ExprKind::Object(props) => {
                 let order = self.frames[f].sorted[id].clone().unwrap_or_default();
                 // Sorted already, so the map is built in one pass rather than searched per key.
-                let entries: Vec<(String, Value)> = order
-                    .iter()
-                    .map(|&i| (props[i].key.clone(), self.node(f, props[i].value, None)))
-                    .collect();
+                let entries: Vec<(String, Value)> = if Some(id) == self.frames[f].decl.values {
+                    // Nothing in this environment is evaluated after its root: the root's
+                    // properties are evaluated first (references among them read their
+                    // states), then moved out of their states rather than copied.
+                    for &i in order.iter() {
+                        self.visit(f, props[i].value, None, false);
+                    }
+                    order
+                        .iter()
+                        .map(|&i| (props[i].key.clone(), self.take(f, props[i].value)))
+                        .collect()
+                } else {
+                    order
+                        .iter()
+                        .map(|&i| (props[i].key.clone(), self.node(f, props[i].value, None)))
+                        .collect()
+                };
                 Value::object(entries.into_iter().collect())
             }
             ExprKind::Secret(arg) => self.secret(f, arg, site),
