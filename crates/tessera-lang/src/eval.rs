@@ -557,9 +557,13 @@ impl<'a> Evaluator<'a> {
         match &self.frames[f].states[id] {
             State::Done(_, w) => {
                 let w = *w;
-                let expr = &self.frames[f].decl.exprs[id];
-                let (range, path) = (expr.range, expr.path.clone());
-                if !self.charge(f, Site { range, path: &path }, w) || !copy {
+                let decl = self.frames[f].decl.clone();
+                let expr = &decl.exprs[id];
+                let site = Site {
+                    range: expr.range,
+                    path: &expr.path,
+                };
+                if !self.charge(f, site, w) || !copy {
                     return Value::unknown();
                 }
                 return match &self.frames[f].states[id] {
@@ -655,15 +659,15 @@ impl<'a> Evaluator<'a> {
             ExprKind::String(s) => Value::string(s.clone()),
             ExprKind::Symbol(access) => self.access(f, access, site).without_final(),
             ExprKind::Interpolate(parts) => {
-                let mut out = String::new();
+                let text: usize = parts.iter().map(|p| p.text.len()).sum();
+                let mut out = String::with_capacity(text + 32 * parts.len());
                 let (mut secret, mut unknown) = (false, false);
                 for part in parts {
                     out.push_str(&part.text);
                     if let Some(access) = &part.access {
-                        let v = self.access(f, access, site);
-                        secret |= v.contains_secrets();
-                        unknown |= v.contains_unknowns();
-                        v.push_interpolated(&mut out);
+                        let (s, u) = self.interpolate(f, access, site, &mut out);
+                        secret |= s;
+                        unknown |= u;
                     }
                 }
                 if !self.charge(f, site, out.len() as u64 / 16) {
@@ -1081,6 +1085,65 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The position of property `key` in object literal `id` (the first, if repeated).
+    fn own_property(&self, f: usize, id: ExprId, key: &str) -> Option<usize> {
+        let frame = &self.frames[f];
+        let ExprKind::Object(props) = &frame.decl.exprs[id].kind else {
+            return None;
+        };
+        let order = frame.sorted[id].as_ref()?;
+        let at = order.partition_point(|&p| props[p].key.as_str() < key);
+        order.get(at).filter(|&&p| props[p].key == key).copied()
+    }
+
+    /// Appends the text of a reference inside an interpolated string to `out` and returns
+    /// whether its value is secret and unknown. A reference to a key this environment only
+    /// inherits reads the value where it lies instead of copying it; anything else, or one
+    /// that does not resolve, goes through [`Evaluator::access`] (and its diagnostics).
+    fn interpolate(
+        &mut self,
+        f: usize,
+        access: &Access,
+        site: Site<'_>,
+        out: &mut String,
+    ) -> (bool, bool) {
+        let accs = &access.accessors;
+        let root = self.frames[f].decl.values;
+        if let (Some(Accessor::Key(k, _)), Some(root)) = (accs.first(), root) {
+            if !matches!(k.as_str(), "context" | "imports" | "environments") {
+                let v = match self.own_property(f, root, k) {
+                    // What `node_access` does from the root, without searching again.
+                    Some(p) => {
+                        let decl = self.frames[f].decl.clone();
+                        let ExprKind::Object(props) = &decl.exprs[root].kind else {
+                            unreachable!("own_property found a property")
+                        };
+                        self.node_access(f, props[p].value, accs, 1, site)
+                    }
+                    None => {
+                        let inherited = self.base_at(f, root, Some(k));
+                        if let Some(v) = inherited
+                            .as_deref()
+                            .and_then(|b| follow_known(b, &accs[1..]))
+                        {
+                            let flags = (v.contains_secrets(), v.contains_unknowns());
+                            v.push_interpolated(out);
+                            return flags;
+                        }
+                        self.access(f, access, site)
+                    }
+                };
+                let flags = (v.contains_secrets(), v.contains_unknowns());
+                v.push_interpolated(out);
+                return flags;
+            }
+        }
+        let v = self.access(f, access, site);
+        let flags = (v.contains_secrets(), v.contains_unknowns());
+        v.push_interpolated(out);
+        flags
+    }
+
     /// Follows accessors through expressions as far as they are literals, evaluating only
     /// what the path reaches.
     fn node_access(
@@ -1104,11 +1167,7 @@ impl<'a> Evaluator<'a> {
         let decl = self.frames[f].decl.clone();
         match (&decl.exprs[id].kind, &accs[i]) {
             (ExprKind::Object(props), Accessor::Key(k, r)) => {
-                let own = self.frames[f].sorted[id].as_ref().and_then(|order| {
-                    let at = order.partition_point(|&p| props[p].key.as_str() < k.as_str());
-                    order.get(at).filter(|&&p| &props[p].key == k).copied()
-                });
-                if let Some(p) = own {
+                if let Some(p) = self.own_property(f, id, k) {
                     return self.node_access(f, props[p].value, accs, i + 1, site);
                 }
                 let found = self
@@ -1199,6 +1258,22 @@ fn follow_stack(stack: &Stack, accs: &[Accessor]) -> Result<Value, (Range, Strin
         }
     }
     follow(stack.value(), accs)
+}
+
+/// What [`follow`] reaches when it reaches a value without error and without passing
+/// through an unknown one; borrowed, not copied.
+fn follow_known<'v>(mut v: &'v Value, accs: &[Accessor]) -> Option<&'v Value> {
+    for acc in accs {
+        if v.unknown {
+            return None;
+        }
+        v = match (&v.kind, acc) {
+            (ValueKind::Object(o), Accessor::Key(k, _)) => o.get(k)?,
+            (ValueKind::Array(a), Accessor::Index(n, _)) => a.get(usize::try_from(*n).ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
 }
 
 /// Follows accessors through an evaluated value, copying only what they reach.
