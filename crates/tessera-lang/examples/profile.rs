@@ -6,7 +6,8 @@
 //! valgrind --tool=callgrind target/release/examples/profile chain 11
 //! ```
 //!
-//! Usage: `profile interpolations|chain|secrets [ITERATIONS] [--parse]`. Without `--parse`
+//! Usage: `profile interpolations|chain[:LINKS]|secrets [ITERATIONS] [--parse]` (the chain
+//! has 20 links unless given, the last one evaluated). Without `--parse`
 //! the environments are parsed once, outside the loop; with it, each iteration parses too.
 //! Instructions per iteration: (count at N+10 iterations − count at N) / 10.
 
@@ -23,16 +24,21 @@ fn main() {
     let workload = args.first().map(String::as_str).unwrap_or("chain");
     let iterations: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1);
     let parse_each_time = args.iter().any(|a| a == "--parse");
+    let (workload, links) = match workload.split_once(':') {
+        Some((w, n)) => (w, n.parse().unwrap_or(20)),
+        None => (workload, 20),
+    };
+    let last = format!("bench/e{}", links.max(1) - 1);
     let (envs, root): (Vec<(String, String)>, &str) = match workload {
         "interpolations" => (
             vec![("bench/interp".to_owned(), interpolations_1000())],
             "bench/interp",
         ),
         "chain" => (
-            (0..20)
+            (0..links.max(1))
                 .map(|k| (format!("bench/e{k}"), chain_link(k)))
                 .collect(),
-            "bench/e19",
+            &last,
         ),
         "secrets" => (
             vec![("bench/plain".to_owned(), secrets_100(false))],

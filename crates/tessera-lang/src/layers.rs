@@ -12,7 +12,6 @@
 use std::borrow::Cow;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use crate::eval::merge;
@@ -42,41 +41,21 @@ pub(crate) struct Stack {
     /// a lookup starts there, and a key no layer holds costs one probe, not one per layer.
     /// An importer copies its first import's index (hashes and positions, no strings) and
     /// adds its own keys, so the copies along a chain cost far less than the values did.
-    index: HashMap<u64, usize, BuildHasherDefault<KeyHashHasher>>,
+    index: HashMap<u64, usize>,
     /// Layers below this position are hidden by one whose root is not an object (an
     /// evaluation stopped by a limit), which replaces everything below it.
     floor: usize,
     value: OnceLock<Arc<Value>>,
 }
 
-/// A top-level key's hash for [`Stack::index`] (FNV-1a): fixed, so that indexes agree, and
-/// cheap for short keys. Keys sharing a hash, even chosen to, only make a lookup start higher
-/// in the stack than it needs to, as every lookup did before the index.
+/// A top-level key's hash for [`Stack::index`] (FNV-1a): fixed, so that an importer can copy
+/// an index, and cheap for short keys. Keys sharing a hash, even chosen to, only make a
+/// lookup start higher in the stack than it needs to, as every lookup did before the index;
+/// the map itself hashes these with its own random keys, so chosen keys cannot crowd it.
 fn key_hash(key: &str) -> u64 {
     key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-/// Passes [`key_hash`]es through: they are hashes already.
-#[derive(Default)]
-struct KeyHashHasher(u64);
-
-impl Hasher for KeyHashHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used; fold anything else in rather than lose it.
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, h: u64) {
-        self.0 = h;
-    }
 }
 
 impl Stack {
