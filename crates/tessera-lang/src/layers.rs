@@ -11,7 +11,9 @@
 
 use std::borrow::Cow;
 use std::collections::btree_map::Entry;
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use crate::eval::merge;
@@ -41,7 +43,7 @@ pub(crate) struct Stack {
     /// a lookup starts there, and a key no layer holds costs one probe, not one per layer.
     /// An importer copies its first import's index (hashes and positions, no strings) and
     /// adds its own keys, so the copies along a chain cost far less than the values did.
-    index: HashMap<u64, usize>,
+    index: HashMap<u64, usize, Mix>,
     /// Layers below this position are hidden by one whose root is not an object (an
     /// evaluation stopped by a limit), which replaces everything below it.
     floor: usize,
@@ -51,11 +53,54 @@ pub(crate) struct Stack {
 /// A top-level key's hash for [`Stack::index`] (FNV-1a): fixed, so that an importer can copy
 /// an index, and cheap for short keys. Keys sharing a hash, even chosen to, only make a
 /// lookup start higher in the stack than it needs to, as every lookup did before the index;
-/// the map itself hashes these with its own random keys, so chosen keys cannot crowd it.
+/// the map itself mixes these with a random key ([`Mix`]), so chosen keys cannot crowd it.
 fn key_hash(key: &str) -> u64 {
     key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// Hashes [`key_hash`]es for the index's table: a random key and a full-avalanche
+/// finalizer, cheap next to SipHash and unpredictable to whoever chose the keys.
+#[derive(Clone)]
+struct Mix(u64);
+
+impl Default for Mix {
+    fn default() -> Mix {
+        Mix(RandomState::new().hash_one(0x5eed_u64))
+    }
+}
+
+impl BuildHasher for Mix {
+    type Hasher = Mixed;
+
+    fn build_hasher(&self) -> Mixed {
+        Mixed(self.0)
+    }
+}
+
+/// One [`Mix`] hashing in progress.
+struct Mixed(u64);
+
+impl Hasher for Mixed {
+    fn finish(&self) -> u64 {
+        // The finalizer of MurmurHash3 (fmix64): every output bit depends on every input bit.
+        let mut x = self.0;
+        x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x = (x ^ (x >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in rather than lose it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, h: u64) {
+        self.0 ^= h;
+    }
 }
 
 impl Stack {
