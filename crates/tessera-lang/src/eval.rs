@@ -11,6 +11,7 @@
 //! a round evaluates everything it can, then every call whose inputs are known runs
 //! concurrently, and the next round uses their results.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use base64::Engine as _;
 
 use crate::ast::{Access, Accessor, Decl, ExprId, ExprKind, SecretArg};
 use crate::diag::{nearest, Diagnostic, Diagnostics, Range, Severity};
+use crate::layers::Stack;
 use crate::limits::Limits;
 use crate::value::{Location, Value, ValueKind};
 
@@ -252,24 +254,26 @@ enum State {
 struct Frame {
     name: Arc<str>,
     decl: Arc<Decl>,
-    /// The merged values of this environment's `merge: true` imports.
-    base: Option<Arc<Value>>,
-    imports: BTreeMap<String, Arc<Value>>,
+    /// The layers of this environment's `merge: true` imports, which its values lie on.
+    base: Stack,
+    /// Every import by name, `merge: false` ones included, for `${imports.…}`.
+    imports: BTreeMap<String, Exported>,
     states: Vec<State>,
-    /// For expressions reached from `values` through object literals only: their keys.
-    key_paths: Vec<Option<Vec<String>>>,
+    /// How each expression is reached from `values`, if through object literals only.
+    reach: Vec<Reach>,
+    /// For each object literal, its properties' positions sorted by key (stable, so the
+    /// first of duplicate keys comes first): the order they are evaluated in, and a binary
+    /// search for references.
+    sorted: Vec<Option<Arc<[usize]>>>,
     context: Value,
 }
 
-/// An evaluated environment: its values, and the layers an importer merges, in order. The
-/// layers are each merged import's layers followed by this environment's own values, so an
+/// An evaluated environment as its importers see it: the layers an importer merges, in order,
+/// which are each merged import's layers followed by this environment's own values. An
 /// importer folds exactly the stack of layers ESC would (merging is not associative: a scalar
-/// in the middle of an import chain must still hide what lies below it).
-#[derive(Clone)]
-struct Exported {
-    value: Arc<Value>,
-    layers: Arc<Vec<Arc<Value>>>,
-}
+/// in the middle of an import chain must still hide what lies below it). The merged value is
+/// built only for the opened environment and for references that name a whole import.
+type Exported = Arc<Stack>;
 
 enum EnvResult {
     Done(Option<Exported>),
@@ -331,7 +335,11 @@ impl<'a> Evaluator<'a> {
     fn run(&mut self) -> Evaluation {
         let root = self.root.clone();
         let value = match self.env(&root) {
-            EnvResult::Done(v) => v.map(|e| Arc::unwrap_or_clone(e.value)),
+            EnvResult::Done(v) => v.map(|e| {
+                // Dropping the other handle lets the root's own values move into the result.
+                self.done.remove(&root);
+                Arc::try_unwrap(e).map_or_else(|e| Value::clone(e.value()), Stack::into_value)
+            }),
             EnvResult::Missing(message) => {
                 self.diags.push(Diagnostic {
                     severity: Severity::Error,
@@ -411,9 +419,22 @@ impl<'a> Evaluator<'a> {
             return EnvResult::Done(None);
         };
         let name: Arc<str> = decl.name.clone();
-        let mut key_paths = vec![None; decl.exprs.len()];
+        let sorted = decl
+            .exprs
+            .iter()
+            .map(|e| match &e.kind {
+                ExprKind::Object(props) => {
+                    let mut order: Vec<usize> = (0..props.len()).collect();
+                    order.sort_by(|&a, &b| props[a].key.cmp(&props[b].key));
+                    Some(Arc::from(order))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut reach = vec![Reach::Not; decl.exprs.len()];
         if let Some(root) = decl.values {
-            fill_key_paths(&decl, root, Vec::new(), &mut key_paths);
+            reach[root] = Reach::Root;
+            fill_reach(&decl, root, &mut reach);
         }
         let mut context = BTreeMap::new();
         for (k, v) in &self.ctx.values {
@@ -426,15 +447,15 @@ impl<'a> Evaluator<'a> {
         self.frames.push(Frame {
             name: name.clone(),
             decl: decl.clone(),
-            base: None,
+            base: Stack::default(),
             imports: BTreeMap::new(),
             states: vec![State::Unevaluated; decl.exprs.len()],
-            key_paths,
+            reach,
+            sorted,
             context: Value::object(context),
         });
         let f = self.frames.len() - 1;
 
-        let mut layers: Vec<Arc<Value>> = Vec::new();
         for import in &decl.imports {
             let site = Site {
                 range: import.range,
@@ -443,24 +464,9 @@ impl<'a> Evaluator<'a> {
             match self.env(&import.name) {
                 EnvResult::Done(Some(exported)) => {
                     if import.merge {
-                        let base = self.frames[f].base.take();
-                        self.frames[f].base = Some(match base {
-                            // Folding an environment's own layers gives its value, so the
-                            // first import needs no fold, and no copy.
-                            None => exported.value.clone(),
-                            Some(b) => {
-                                let mut b = Arc::unwrap_or_clone(b);
-                                for layer in exported.layers.iter() {
-                                    b = merge(b, Value::clone(layer));
-                                }
-                                Arc::new(b)
-                            }
-                        });
-                        layers.extend(exported.layers.iter().cloned());
+                        self.frames[f].base.import(&exported);
                     }
-                    self.frames[f]
-                        .imports
-                        .insert(import.name.clone(), exported.value);
+                    self.frames[f].imports.insert(import.name.clone(), exported);
                 }
                 EnvResult::Done(None) => {}
                 EnvResult::Missing(message) => self.error(f, site, message),
@@ -470,30 +476,40 @@ impl<'a> Evaluator<'a> {
             }
         }
 
-        let value = match decl.values {
-            Some(root) => Arc::new(self.node(f, root, None)),
-            None => self.frames[f]
-                .base
-                .clone()
-                .unwrap_or_else(|| Arc::new(Value::object(BTreeMap::new()))),
-        };
-        self.frames.pop();
-        layers.push(value.clone());
-        let exported = Exported {
-            value,
-            layers: Arc::new(layers),
-        };
+        // The root object holds this environment's own keys only: what it inherits stays in
+        // the layers below, read through them, and is copied only when the whole value is.
+        let own = decl.values.map(|root| self.node(f, root, None));
+        let frame = self.frames.pop().expect("pushed above");
+        let exported: Exported = Arc::new(frame.base.with_own(own));
         self.done.insert(name.to_string(), Some(exported.clone()));
         EnvResult::Done(Some(exported))
     }
 
-    fn base_of(&self, f: usize, id: ExprId) -> Option<&Value> {
-        let keys = self.frames[f].key_paths[id].as_ref()?;
-        let mut v: &Value = self.frames[f].base.as_deref()?;
-        for k in keys {
-            v = v.get(k)?;
+    /// What this environment's imports hold at the key path of expression `id`, followed by
+    /// `then` if given; `None` when the expression is not reached through object literals
+    /// from `values`, or the imports hold nothing there.
+    fn base_at(&self, f: usize, id: ExprId, then: Option<&str>) -> Option<Cow<'_, Value>> {
+        let frame = &self.frames[f];
+        match frame.reach[id] {
+            Reach::Not => None,
+            Reach::Root => match then {
+                Some(k) => frame.base.get(k),
+                None => Some(Cow::Borrowed(frame.base.value())),
+            },
+            Reach::Property(object, i) => {
+                let ExprKind::Object(props) = &frame.decl.exprs[object].kind else {
+                    return None;
+                };
+                let here = self.base_at(f, object, Some(&props[i].key))?;
+                match then {
+                    None => Some(here),
+                    Some(k) => match here {
+                        Cow::Borrowed(v) => v.get(k).map(Cow::Borrowed),
+                        Cow::Owned(v) => v.get(k).cloned().map(Cow::Owned),
+                    },
+                }
+            }
         }
-        Some(v)
     }
 
     // ---- expressions --------------------------------------------------------------------
@@ -501,6 +517,12 @@ impl<'a> Evaluator<'a> {
     /// Evaluates an expression once; `from` is the reference that asked for it, if any.
     /// Reference chains recurse, so the stack grows on demand and the depth is bounded.
     fn node(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>) -> Value {
+        self.visit(f, id, from, true)
+    }
+
+    /// [`Evaluator::node`], returning a copy of the value only if `copy` (else it stays in
+    /// the expression's state, for [`Evaluator::take`]); the work is charged either way.
+    fn visit(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>, copy: bool) -> Value {
         if self.depth >= self.limits.max_reference_depth {
             if !self.exhausted {
                 self.exhausted = true;
@@ -515,18 +537,33 @@ impl<'a> Evaluator<'a> {
             return Value::unknown();
         }
         self.depth += 1;
-        let v = stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || self.node_inner(f, id, from));
+        let v = stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || {
+            self.node_inner(f, id, from, copy)
+        });
         self.depth -= 1;
         v
     }
 
-    fn node_inner(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>) -> Value {
+    /// The value left in an expression's state by [`Evaluator::visit`] without a copy; the
+    /// state keeps none, so this is for values nothing will ask for again.
+    fn take(&mut self, f: usize, id: ExprId) -> Value {
+        match &mut self.frames[f].states[id] {
+            State::Done(v, _) => std::mem::replace(v, Value::unknown()),
+            _ => Value::unknown(),
+        }
+    }
+
+    fn node_inner(&mut self, f: usize, id: ExprId, from: Option<Site<'_>>, copy: bool) -> Value {
         match &self.frames[f].states[id] {
             State::Done(_, w) => {
                 let w = *w;
-                let expr = &self.frames[f].decl.exprs[id];
-                let (range, path) = (expr.range, expr.path.clone());
-                if !self.charge(f, Site { range, path: &path }, w) {
+                let decl = self.frames[f].decl.clone();
+                let expr = &decl.exprs[id];
+                let site = Site {
+                    range: expr.range,
+                    path: &expr.path,
+                };
+                if !self.charge(f, site, w) || !copy {
                     return Value::unknown();
                 }
                 return match &self.frames[f].states[id] {
@@ -561,9 +598,15 @@ impl<'a> Evaluator<'a> {
                 range: expr.range,
             });
         }
-        if let Some(base) = self.base_of(f, id) {
+        // The root's inherited keys stay in the layers below it (see `env`).
+        let base = if Some(id) == decl.values {
+            None
+        } else {
+            self.base_at(f, id, None)
+        };
+        if let Some(base) = base {
             if base.is_final {
-                let base = base.clone();
+                let base = base.into_owned();
                 self.diag(
                     Severity::Warning,
                     f,
@@ -597,6 +640,10 @@ impl<'a> Evaluator<'a> {
             self.frames[f].states[id] = State::Done(Value::unknown(), 0);
             return Value::unknown();
         }
+        if !copy {
+            self.frames[f].states[id] = State::Done(v, w);
+            return Value::unknown();
+        }
         self.frames[f].states[id] = State::Done(v.clone(), w);
         v
     }
@@ -612,15 +659,15 @@ impl<'a> Evaluator<'a> {
             ExprKind::String(s) => Value::string(s.clone()),
             ExprKind::Symbol(access) => self.access(f, access, site).without_final(),
             ExprKind::Interpolate(parts) => {
-                let mut out = String::new();
+                let text: usize = parts.iter().map(|p| p.text.len()).sum();
+                let mut out = String::with_capacity(text + 32 * parts.len());
                 let (mut secret, mut unknown) = (false, false);
                 for part in parts {
                     out.push_str(&part.text);
                     if let Some(access) = &part.access {
-                        let v = self.access(f, access, site);
-                        secret |= v.contains_secrets();
-                        unknown |= v.contains_unknowns();
-                        out.push_str(&v.to_interpolated_string(false));
+                        let (s, u) = self.interpolate(f, access, site, &mut out);
+                        secret |= s;
+                        unknown |= u;
                     }
                 }
                 if !self.charge(f, site, out.len() as u64 / 16) {
@@ -639,14 +686,26 @@ impl<'a> Evaluator<'a> {
                 Value::new(ValueKind::Array(items))
             }
             ExprKind::Object(props) => {
-                let mut order: Vec<usize> = (0..props.len()).collect();
-                order.sort_by(|&a, &b| props[a].key.cmp(&props[b].key));
-                let mut map = BTreeMap::new();
-                for i in order {
-                    let v = self.node(f, props[i].value, None);
-                    map.insert(props[i].key.clone(), v);
-                }
-                Value::object(map)
+                let order = self.frames[f].sorted[id].clone().unwrap_or_default();
+                // Sorted already, so the map is built in one pass rather than searched per key.
+                let entries: Vec<(String, Value)> = if Some(id) == self.frames[f].decl.values {
+                    // Nothing in this environment is evaluated after its root: the root's
+                    // properties are evaluated first (references among them read their
+                    // states), then moved out of their states rather than copied.
+                    for &i in order.iter() {
+                        self.visit(f, props[i].value, None, false);
+                    }
+                    order
+                        .iter()
+                        .map(|&i| (props[i].key.clone(), self.take(f, props[i].value)))
+                        .collect()
+                } else {
+                    order
+                        .iter()
+                        .map(|&i| (props[i].key.clone(), self.node(f, props[i].value, None)))
+                        .collect()
+                };
+                Value::object(entries.into_iter().collect())
             }
             ExprKind::Secret(arg) => self.secret(f, arg, site),
             ExprKind::ToJson(a) => {
@@ -972,11 +1031,14 @@ impl<'a> Evaluator<'a> {
                     let all = self.frames[f]
                         .imports
                         .iter()
-                        .map(|(k, v)| (k.clone(), strip_final(Value::clone(v))));
+                        .map(|(k, v)| (k.clone(), strip_final(Value::clone(v.value()))));
                     Value::object(all.collect())
                 }
                 Some(Accessor::Key(k, r)) => {
-                    let found = self.frames[f].imports.get(k).map(|v| follow(v, &accs[2..]));
+                    let found = self.frames[f]
+                        .imports
+                        .get(k)
+                        .map(|v| follow_stack(v, &accs[2..]));
                     match found {
                         Some(r) => strip_final(self.walked(f, site, r)),
                         None => {
@@ -1004,7 +1066,7 @@ impl<'a> Evaluator<'a> {
                 let name = format!("{p}/{e}");
                 match self.env(&name) {
                     EnvResult::Done(Some(e)) => {
-                        let r = follow(&e.value, &accs[3..]);
+                        let r = follow_stack(&e, &accs[3..]);
                         strip_final(self.walked(f, site, r))
                     }
                     EnvResult::Done(None) => Value::unknown(),
@@ -1016,14 +1078,70 @@ impl<'a> Evaluator<'a> {
                 Some(root_id) => self.node_access(f, root_id, accs, 0, site),
                 None => {
                     let _ = root_range;
-                    let r = match &self.frames[f].base {
-                        Some(base) => follow(base, accs),
-                        None => follow(&Value::object(BTreeMap::new()), accs),
-                    };
+                    let r = follow_stack(&self.frames[f].base, accs);
                     self.walked(f, site, r)
                 }
             },
         }
+    }
+
+    /// The position of property `key` in object literal `id` (the first, if repeated).
+    fn own_property(&self, f: usize, id: ExprId, key: &str) -> Option<usize> {
+        let frame = &self.frames[f];
+        let ExprKind::Object(props) = &frame.decl.exprs[id].kind else {
+            return None;
+        };
+        let order = frame.sorted[id].as_ref()?;
+        let at = order.partition_point(|&p| props[p].key.as_str() < key);
+        order.get(at).filter(|&&p| props[p].key == key).copied()
+    }
+
+    /// Appends the text of a reference inside an interpolated string to `out` and returns
+    /// whether its value is secret and unknown. A reference to a key this environment only
+    /// inherits reads the value where it lies instead of copying it; anything else, or one
+    /// that does not resolve, goes through [`Evaluator::access`] (and its diagnostics).
+    fn interpolate(
+        &mut self,
+        f: usize,
+        access: &Access,
+        site: Site<'_>,
+        out: &mut String,
+    ) -> (bool, bool) {
+        let accs = &access.accessors;
+        let root = self.frames[f].decl.values;
+        if let (Some(Accessor::Key(k, _)), Some(root)) = (accs.first(), root) {
+            if !matches!(k.as_str(), "context" | "imports" | "environments") {
+                let v = match self.own_property(f, root, k) {
+                    // What `node_access` does from the root, without searching again.
+                    Some(p) => {
+                        let decl = self.frames[f].decl.clone();
+                        let ExprKind::Object(props) = &decl.exprs[root].kind else {
+                            unreachable!("own_property found a property")
+                        };
+                        self.node_access(f, props[p].value, accs, 1, site)
+                    }
+                    None => {
+                        let inherited = self.base_at(f, root, Some(k));
+                        if let Some(v) = inherited
+                            .as_deref()
+                            .and_then(|b| follow_known(b, &accs[1..]))
+                        {
+                            let flags = (v.contains_secrets(), v.contains_unknowns());
+                            v.push_interpolated(out);
+                            return flags;
+                        }
+                        self.access(f, access, site)
+                    }
+                };
+                let flags = (v.contains_secrets(), v.contains_unknowns());
+                v.push_interpolated(out);
+                return flags;
+            }
+        }
+        let v = self.access(f, access, site);
+        let flags = (v.contains_secrets(), v.contains_unknowns());
+        v.push_interpolated(out);
+        flags
     }
 
     /// Follows accessors through expressions as far as they are literals, evaluating only
@@ -1049,19 +1167,18 @@ impl<'a> Evaluator<'a> {
         let decl = self.frames[f].decl.clone();
         match (&decl.exprs[id].kind, &accs[i]) {
             (ExprKind::Object(props), Accessor::Key(k, r)) => {
-                if let Some(p) = props.iter().find(|p| &p.key == k) {
-                    return self.node_access(f, p.value, accs, i + 1, site);
+                if let Some(p) = self.own_property(f, id, k) {
+                    return self.node_access(f, props[p].value, accs, i + 1, site);
                 }
                 let found = self
-                    .base_of(f, id)
-                    .and_then(|b| b.get(k))
-                    .map(|bv| follow(bv, &accs[i + 1..]));
+                    .base_at(f, id, Some(k))
+                    .map(|bv| follow(&bv, &accs[i + 1..]));
                 if let Some(r) = found {
                     return self.walked(f, site, r);
                 }
                 let mut keys: Vec<String> = props.iter().map(|p| p.key.clone()).collect();
-                if let Some(b) = self.base_of(f, id).and_then(Value::as_object) {
-                    keys.extend(b.keys().cloned());
+                if let Some(b) = self.base_at(f, id, None) {
+                    keys.extend(b.as_object().into_iter().flat_map(|o| o.keys().cloned()));
                 }
                 let hint = nearest(k, keys.iter().map(String::as_str))
                     .map(|n| format!("; did you mean {n:?}?"))
@@ -1132,6 +1249,33 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+/// Follows accessors into an environment's layers, merging only the top-level key they name;
+/// the whole value is built only when they name no key, or fail (to name the nearest key).
+fn follow_stack(stack: &Stack, accs: &[Accessor]) -> Result<Value, (Range, String)> {
+    if let Some(Accessor::Key(k, _)) = accs.first() {
+        if let Some(v) = stack.get(k) {
+            return follow(&v, &accs[1..]);
+        }
+    }
+    follow(stack.value(), accs)
+}
+
+/// What [`follow`] reaches when it reaches a value without error and without passing
+/// through an unknown one; borrowed, not copied.
+fn follow_known<'v>(mut v: &'v Value, accs: &[Accessor]) -> Option<&'v Value> {
+    for acc in accs {
+        if v.unknown {
+            return None;
+        }
+        v = match (&v.kind, acc) {
+            (ValueKind::Object(o), Accessor::Key(k, _)) => o.get(k)?,
+            (ValueKind::Array(a), Accessor::Index(n, _)) => a.get(usize::try_from(*n).ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
 /// Follows accessors through an evaluated value, copying only what they reach.
 fn follow(mut v: &Value, accs: &[Accessor]) -> Result<Value, (Range, String)> {
     for acc in accs {
@@ -1184,15 +1328,23 @@ fn follow(mut v: &Value, accs: &[Accessor]) -> Result<Value, (Range, String)> {
     Ok(v.clone())
 }
 
-fn fill_key_paths(decl: &Decl, id: ExprId, path: Vec<String>, out: &mut [Option<Vec<String>>]) {
+/// How an expression is reached from `values`: only those reached through object literals
+/// alone lie over what the imports hold at the same keys.
+#[derive(Clone, Copy)]
+enum Reach {
+    Not,
+    Root,
+    /// Property `.1` of the object literal `.0`.
+    Property(ExprId, usize),
+}
+
+fn fill_reach(decl: &Decl, id: ExprId, out: &mut [Reach]) {
     if let ExprKind::Object(props) = &decl.exprs[id].kind {
-        for p in props {
-            let mut child = path.clone();
-            child.push(p.key.clone());
-            fill_key_paths(decl, p.value, child, out);
+        for (i, p) in props.iter().enumerate() {
+            out[p.value] = Reach::Property(id, i);
+            fill_reach(decl, p.value, out);
         }
     }
-    out[id] = Some(path);
 }
 
 /// A value computed from `input`: unknown if anything in it is unknown, secret if anything

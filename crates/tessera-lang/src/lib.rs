@@ -13,6 +13,7 @@ pub mod diag;
 mod eval;
 pub mod format;
 mod json;
+mod layers;
 mod limits;
 mod load;
 mod number;

@@ -245,6 +245,15 @@ impl Value {
         }
     }
 
+    /// Appends [`Value::to_interpolated_string`] (unredacted) to `out`, without an
+    /// intermediate string for the common case of a string.
+    pub(crate) fn push_interpolated(&self, out: &mut String) {
+        match &self.kind {
+            ValueKind::String(s) if !self.unknown => out.push_str(s),
+            _ => out.push_str(&self.to_interpolated_string(false)),
+        }
+    }
+
     /// Compact JSON with sorted keys (`fn::toJSON`): secrets revealed, unknowns as `"[unknown]"`.
     pub fn to_json_compact(&self) -> String {
         let mut out = String::new();

@@ -356,3 +356,174 @@ fn an_import_brings_its_layers_not_just_its_merged_value() {
         assert_eq!(result, expected, "{root}");
     }
 }
+
+// ---- layers with `fn::final` through import topologies -------------------------------------
+
+/// A generated value whose parts may be marked `fn::final`.
+#[derive(Clone, Debug)]
+enum Tree {
+    Leaf(Json),
+    Object(std::collections::BTreeMap<String, Tree>),
+    Final(Box<Tree>),
+}
+
+impl Tree {
+    fn yaml(&self) -> String {
+        match self {
+            Tree::Leaf(j) => yaml(j),
+            Tree::Object(m) => {
+                let entries: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", quote(k), v.yaml()))
+                    .collect();
+                format!("{{{}}}", entries.join(", "))
+            }
+            Tree::Final(t) => format!("{{\"fn::final\": {}}}", t.yaml()),
+        }
+    }
+
+    /// The value with its final marks dropped, as evaluation outputs it.
+    fn json(&self) -> Json {
+        match self {
+            Tree::Leaf(j) => j.clone(),
+            Tree::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), v.json())).collect()),
+            Tree::Final(t) => t.json(),
+        }
+    }
+}
+
+/// The reference merge with final values: a final value in `base` stays; objects merge key
+/// by key and keep `top`'s mark; anything else replaces.
+fn merge_final(base: &Tree, top: &Tree) -> Tree {
+    if let Tree::Final(_) = base {
+        return base.clone();
+    }
+    let (top_inner, top_final) = match top {
+        Tree::Final(t) => (&**t, true),
+        t => (t, false),
+    };
+    match (base, top_inner) {
+        (Tree::Object(b), Tree::Object(t)) => {
+            let mut out = b.clone();
+            for (k, tv) in t {
+                let merged = match b.get(k) {
+                    Some(bv) => merge_final(bv, tv),
+                    None => tv.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            let merged = Tree::Object(out);
+            if top_final {
+                Tree::Final(Box::new(merged))
+            } else {
+                merged
+            }
+        }
+        _ => top.clone(),
+    }
+}
+
+fn fold_final(layers: &[&Tree]) -> Tree {
+    layers
+        .iter()
+        .fold(Tree::Object(Default::default()), |acc, l| {
+            merge_final(&acc, l)
+        })
+}
+
+fn tree() -> impl Strategy<Value = Tree> {
+    let leaf = prop_oneof![
+        Just(Json::Null),
+        any::<bool>().prop_map(Json::Bool),
+        (0i64..100).prop_map(Json::from),
+        "[a-z]{0,4}".prop_map(Json::String),
+    ]
+    .prop_map(Tree::Leaf);
+    // Final marks on scalars only: an object wrapped in `fn::final` merges with what lies
+    // under it one level deep only (as a reference to an object does), which the reference
+    // merge here does not model.
+    prop_oneof![
+        4 => leaf.clone(),
+        1 => leaf.prop_map(|t| Tree::Final(Box::new(t))),
+    ]
+    .prop_recursive(3, 24, 4, |inner| {
+        prop::collection::btree_map("[a-c]", inner, 0..4).prop_map(Tree::Object)
+    })
+}
+
+/// The `values` of one environment: an object over a small key space, so that layers overlap.
+fn final_layer() -> impl Strategy<Value = Tree> {
+    prop::collection::btree_map("[a-c]", tree(), 0..4).prop_map(Tree::Object)
+}
+
+/// An environment with imports and values, plus a whole-value reference to every top-level
+/// key of `expected` (`probe_<key>: ${key}`), which must read the merged value there.
+fn env_with_probes(imports: &[&str], own: &Tree, expected: &Tree) -> (String, Json) {
+    let Tree::Object(own_entries) = own else {
+        unreachable!("layers are objects")
+    };
+    let Tree::Object(expected_entries) = expected else {
+        unreachable!("folds of objects are objects")
+    };
+    let mut entries: Vec<String> = own_entries
+        .iter()
+        .map(|(k, v)| format!("{}: {}", quote(k), v.yaml()))
+        .collect();
+    let mut result = match expected.json() {
+        Json::Object(m) => m,
+        _ => unreachable!(),
+    };
+    for (k, v) in expected_entries {
+        entries.push(format!("\"probe_{k}\": \"${{{k}}}\""));
+        result.insert(format!("probe_{k}"), v.json());
+    }
+    let mut text = String::new();
+    if !imports.is_empty() {
+        text.push_str("imports:\n");
+        for i in imports {
+            text.push_str(&format!("  - {}\n", quote(i)));
+        }
+    }
+    text.push_str(&format!("values: {{{}}}\n", entries.join(", ")));
+    (text, Json::Object(result))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Chains, several imports, imports of several imports and diamonds all fold the stack of
+    /// layers ESC folds, final values included; references read that same merged value.
+    #[test]
+    fn import_topologies_fold_their_layers(
+        a in final_layer(), b in final_layer(), c in final_layer(), own in final_layer(),
+    ) {
+        let values = |t: &Tree| format!("values: {}\n", t.yaml());
+        let mut envs = vec![
+            ("p/a", values(&a)),
+            ("p/b", values(&b)),
+            ("p/c", values(&c)),
+            ("p/ab", format!("imports: [p/a]\n{}", values(&b))),
+            ("p/abc-chain", format!("imports: [p/ab]\n{}", values(&c))),
+            ("p/bc", "imports: [p/b, p/c]\n".to_owned()),
+            ("p/left", format!("imports: [p/a]\n{}", values(&b))),
+            ("p/right", format!("imports: [p/a]\n{}", values(&c))),
+        ];
+        let cases: Vec<(&str, Vec<&str>, Vec<&Tree>)> = vec![
+            ("p/root-chain", vec!["p/abc-chain"], vec![&a, &b, &c, &own]),
+            ("p/root-flat", vec!["p/a", "p/b", "p/c"], vec![&a, &b, &c, &own]),
+            ("p/root-nested", vec!["p/a", "p/bc"], vec![&a, &b, &c, &own]),
+            ("p/root-chain-then", vec!["p/ab", "p/c"], vec![&a, &b, &c, &own]),
+            ("p/root-diamond", vec!["p/left", "p/right"], vec![&a, &b, &a, &c, &own]),
+        ];
+        let mut expected = Vec::new();
+        for (name, imports, layers) in &cases {
+            let all = fold_final(layers);
+            let (text, result) = env_with_probes(imports, &own, &all);
+            envs.push((name, text));
+            expected.push((*name, result));
+        }
+        for (name, result) in expected {
+            prop_assert_eq!(&eval(&envs, name)?, &result, "{}", name);
+        }
+    }
+}
