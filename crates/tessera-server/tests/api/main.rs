@@ -3,10 +3,13 @@
 
 mod admin;
 mod audit;
+mod config;
 mod environments;
 mod errors;
 mod helpers;
+mod observability;
 mod oidc;
 mod openapi;
 mod permissions;
 mod sdk;
+mod tls;
