@@ -1,9 +1,16 @@
 //! The Tessera server: the Pulumi ESC compatible REST API, access control where Open is the
 //! sensitive permission, open sessions and the audit trail, on actix-web.
 //!
-//! Startup happens in one place: [`RawConfig`] (flags and `TESSERA_*` variables, as given)
-//! is validated once into a [`Config`], [`build`] connects the store, bootstraps an empty
-//! database and binds the listener, and [`Server::run`] serves until stopped.
+//! Startup happens in one place: [`RawConfig`] (flags over `TESSERA_*` variables over the
+//! TOML configuration file, as given, with each value's [`Source`]) is validated once into a
+//! [`Config`], [`build`] connects the store, bootstraps an empty database and binds the
+//! listeners, and [`Server::run`] serves until stopped ([`Server::run_until_signal`]: also
+//! until SIGTERM/SIGINT, finishing requests in flight).
+//!
+//! Operations: `telemetry` installs the log subscriber (JSON or text) and the request
+//! middleware (request ids, one log line per request, request metrics); [`metrics`] holds the
+//! Prometheus metric names, the recording functions and `/metrics`; `tls` builds the rustls
+//! configuration from `tls_cert`/`tls_key`.
 //!
 //! Layers, outside in:
 //! - `routes` — actix handlers. They only parse requests (names become `tessera_types`
@@ -45,12 +52,15 @@ mod auth;
 mod config;
 mod error;
 mod exchange;
+pub mod metrics;
 mod oidc;
 mod open;
 mod routes;
 mod service;
 mod startup;
+mod telemetry;
 mod throttle;
+mod tls;
 pub mod wire;
 
 pub use auth::Caller;
@@ -59,6 +69,10 @@ pub use auth::Caller;
 pub mod config_files {
     pub use crate::config::MASTER_KEY_FILE;
 }
-pub use config::{Bootstrap, Config, ConfigError, MasterKeyOrigin, RawConfig};
+pub use config::{
+    variable, Bootstrap, Config, ConfigError, Flags, LogFormat, MasterKeyOrigin, RawConfig, Source,
+    Tls,
+};
 pub use error::ApiError;
-pub use startup::{block_on, build, init_tracing, Server, StartupError};
+pub use startup::{block_on, build, Server, StartupError};
+pub use telemetry::{init_logging, init_tracing};

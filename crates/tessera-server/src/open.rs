@@ -126,12 +126,15 @@ pub(crate) struct GrantedProviders<'g> {
 struct Pending<'a> {
     failures: &'a Mutex<Vec<UpstreamFailure>>,
     finished: bool,
+    provider: String,
+    started: std::time::Instant,
 }
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
         if !self.finished {
             record(self.failures, UpstreamFailure::Timeout);
+            crate::metrics::provider_call(&self.provider, "timeout", self.started.elapsed());
         }
     }
 }
@@ -197,9 +200,20 @@ impl Providers for GrantedProviders<'_> {
         let mut pending = Pending {
             failures: &self.failures,
             finished: false,
+            provider: call.provider.clone(),
+            started: std::time::Instant::now(),
         };
         let result = self.registry.call(call).await;
         pending.finished = true;
+        crate::metrics::provider_call(
+            &pending.provider,
+            match &result {
+                Ok(_) => "ok",
+                Err(ProviderError::Timeout { .. }) => "timeout",
+                Err(_) => "error",
+            },
+            pending.started.elapsed(),
+        );
         result.map_err(|e| {
             let failure = match &e {
                 ProviderError::Timeout { .. } => Some(UpstreamFailure::Timeout),

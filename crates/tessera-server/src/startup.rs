@@ -1,5 +1,9 @@
 //! Startup in one place: [`build`] connects the store, bootstraps an empty database and binds
-//! the listener; [`Server::run`] serves until the server is stopped.
+//! the listeners (the API, HTTPS when configured, and `/metrics` on its own address when
+//! configured); [`Server::run`] serves until the server is stopped, and
+//! [`Server::run_until_signal`] also stops gracefully on SIGTERM or SIGINT: no new connection
+//! is accepted, requests in flight finish (up to `shutdown_timeout_seconds`), then the store
+//! is closed.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -7,6 +11,7 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, HttpServer};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tessera_crypto::{Keyring, SecretString};
 use tessera_store::audit::AuditContext;
 use tessera_store::members::OrgRole;
@@ -14,6 +19,7 @@ use tessera_store::tokens::{generate_token_value, NewToken, TokenOwner};
 use tessera_store::{Store, StoreError};
 
 use crate::config::{Bootstrap, Config};
+use crate::metrics;
 use crate::oidc::Issuer;
 use crate::routes;
 use crate::service::Service;
@@ -39,6 +45,14 @@ pub enum StartupError {
     /// The OIDC signing keys cannot be prepared.
     #[error("cannot prepare the OIDC signing keys: {0}")]
     SigningKeys(String),
+    /// The metrics listen address cannot be bound.
+    #[error("metrics_listen: cannot listen on {addr}: {source}")]
+    MetricsBind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -52,7 +66,11 @@ pub enum StartupError {
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
     addr: SocketAddr,
+    tls: bool,
     server: actix_web::dev::Server,
+    /// The separate `/metrics` listener, when `metrics_listen` is set.
+    metrics: Option<(SocketAddr, actix_web::dev::Server)>,
+    metrics_handle: PrometheusHandle,
     store: Store,
     generated_token: Option<SecretString>,
 }
@@ -71,6 +89,17 @@ impl Server {
         self.addr
     }
 
+    /// The base URL clients use: `https://ADDR` with TLS, else `http://ADDR`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The address `/metrics` is served on by itself, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// The bootstrap admin token generated because of `--dev`, to show once; `None` when a
     /// token was given or the database was not empty.
     pub fn take_generated_token(&mut self) -> Option<SecretString> {
@@ -87,7 +116,9 @@ impl Server {
         &self.store
     }
 
-    /// Serves until stopped. Expired open sessions are swept once a minute meanwhile.
+    /// Serves until stopped through a [`handle`](Server::handle). Expired open sessions are
+    /// swept once a minute meanwhile. When the API server stops, the metrics listener stops
+    /// too and the store is closed.
     pub async fn run(self) -> std::io::Result<()> {
         let store = self.store.clone();
         let sweeper = tokio::spawn(async move {
@@ -99,10 +130,70 @@ impl Server {
                 }
             }
         });
+        let upkeep = tokio::spawn(metrics::upkeep(self.metrics_handle.clone()));
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
+        upkeep.abort();
         sweeper.abort();
         self.store.close().await;
+        tracing::info!("stopped");
         result
+    }
+
+    /// As [`run`](Server::run), and on SIGTERM or SIGINT stops gracefully: the listeners
+    /// close at once, requests in flight get up to `shutdown_timeout_seconds` to finish, then
+    /// the store is closed and this returns.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        let mut handles = vec![self.server.handle()];
+        if let Some((_, server)) = &self.metrics {
+            handles.push(server.handle());
+        }
+        let stopper = tokio::spawn(async move {
+            let signal = stop_signal().await;
+            tracing::info!(
+                signal,
+                "stopping: no new connections, finishing requests in flight"
+            );
+            for handle in handles {
+                handle.stop(true).await;
+            }
+        });
+        let result = self.run().await;
+        stopper.abort();
+        result
+    }
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C elsewhere than Unix); names the one received.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            _ => {
+                tracing::warn!("cannot listen for SIGTERM/SIGINT: stop the server another way");
+                std::future::pending::<&'static str>().await
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
 
@@ -123,7 +214,12 @@ async fn bootstrap(
         .add_member(&org, "admin", OrgRole::Admin, &ctx)
         .await?;
     let (value, generated) = match bootstrap.token {
-        Some(v) => (v, false),
+        Some(v) => {
+            if v.len() < 16 {
+                tracing::warn!("bootstrap_token is shorter than 16 characters: use a long random token outside tests");
+            }
+            (v, false)
+        }
         None => (generate_token_value()?, true),
     };
     let spec = NewToken {
@@ -173,15 +269,59 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         .ensure_every_org()
         .await
         .map_err(|e| StartupError::SigningKeys(e.to_string()))?;
-    let service =
-        web::Data::new(Service::new(store.clone(), issuer, registry).dev_mode(config.dev));
-    let server = HttpServer::new(move || routes::app(service.clone()))
-        .listen(listener)
-        .map_err(|source| StartupError::Bind { addr, source })?
-        .run();
+    let service = web::Data::new(Service::new(store.clone(), issuer, registry).dev_mode(config.dev));
+    let metrics_handle = metrics::install();
+    let handle_data = web::Data::new(metrics_handle.clone());
+    // `/metrics` is on the main listener unless it has one of its own.
+    let metrics_on_main = config.metrics_listen.is_none().then(|| handle_data.clone());
+    let api = {
+        let service = service.clone();
+        HttpServer::new(move || routes::app(service.clone(), metrics_on_main.clone()))
+            .disable_signals()
+            .shutdown_timeout(config.shutdown_timeout.as_secs())
+    };
+    let api = match &config.tls {
+        Some(tls) => api.listen_rustls_0_23(listener, (*tls.server).clone()),
+        None => api.listen(listener),
+    }
+    .map_err(|source| StartupError::Bind { addr, source })?;
+    let metrics = match config.metrics_listen {
+        Some(wanted) => {
+            let bind_error = |source| StartupError::MetricsBind {
+                addr: wanted,
+                source,
+            };
+            let listener = TcpListener::bind(wanted).map_err(bind_error)?;
+            let bound = listener.local_addr().map_err(bind_error)?;
+            let server = HttpServer::new(move || {
+                actix_web::App::new()
+                    .app_data(service.clone())
+                    .app_data(handle_data.clone())
+                    .route("/metrics", web::get().to(metrics::render))
+                    .default_service(web::to(crate::error::not_found))
+            })
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(config.shutdown_timeout.as_secs())
+            .listen(listener)
+            .map_err(bind_error)?
+            .run();
+            Some((bound, server))
+        }
+        None => None,
+    };
+    tracing::info!(
+        %addr,
+        tls = config.tls.is_some(),
+        metrics = %config.metrics_listen.map_or_else(|| "on the main listener".to_owned(), |a| a.to_string()),
+        "listening"
+    );
     Ok(Server {
         addr,
-        server,
+        tls: config.tls.is_some(),
+        server: api.run(),
+        metrics,
+        metrics_handle,
         store,
         generated_token,
     })
@@ -191,15 +331,4 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
 /// For synchronous callers such as the `tessera` binary.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     actix_web::rt::System::new().block_on(future)
-}
-
-/// Installs the log subscriber: human-readable lines on stderr, filtered by `RUST_LOG`
-/// (default `info`). Calling it twice is harmless.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -162,6 +162,17 @@ pub enum Backend {
     Postgres,
 }
 
+/// A snapshot of the connection pool, from [`Store::pool_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, busy or idle.
+    pub size: u32,
+    /// Idle connections.
+    pub idle: usize,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
 /// The handle to everything Tessera keeps. Cheap to clone; clones share the pool and keyring.
 #[derive(Clone)]
 pub struct Store {
@@ -248,6 +259,22 @@ impl Store {
     /// Closes the pool, waiting for connections to return.
     pub async fn close(&self) {
         self.pool.close().await
+    }
+
+    /// The connection pool's size now, its idle connections and its maximum (for metrics).
+    pub fn pool_stats(&self) -> PoolStats {
+        match &self.pool {
+            Pool::S(p) => PoolStats {
+                size: p.size(),
+                idle: p.num_idle(),
+                max: p.options().get_max_connections(),
+            },
+            Pool::P(p) => PoolStats {
+                size: p.size(),
+                idle: p.num_idle(),
+                max: p.options().get_max_connections(),
+            },
+        }
     }
 
     /// Whether the database holds no organization yet (for bootstrap).

@@ -5,31 +5,43 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use tessera_server::{Config, MasterKeyOrigin, RawConfig};
+use tessera_server::{Config, Flags, MasterKeyOrigin, RawConfig};
 
-/// `tessera server [--listen ADDR] [--data-dir DIR] [--database-url URL] [--dev]`.
+/// `tessera server [--config FILE] [--listen ADDR] [--data-dir DIR] [--database-url URL] [--dev]
+/// [--print-config]`.
 ///
-/// The master key and bootstrap settings come from `TESSERA_MASTER_KEY`,
-/// `TESSERA_BOOTSTRAP_ORG` and `TESSERA_BOOTSTRAP_TOKEN` only, never from flags, so they do
-/// not show up in process listings.
+/// Every setting can be given in a TOML file (`--config` or `TESSERA_CONFIG`) and as a
+/// `TESSERA_*` variable; flags win over variables, variables over the file, the file over the
+/// defaults (see docs/configuration.md). The master key and the bootstrap token are never
+/// flags, so they do not show up in process listings.
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct ServerArgs {
     /// Operator commands on the server's keys.
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
-    /// Address to listen on [default: 127.0.0.1:8470].
-    #[arg(long, env = "TESSERA_LISTEN", value_name = "ADDR")]
+    /// TOML configuration file [env: TESSERA_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [env: TESSERA_LISTEN] [default: 127.0.0.1:8470].
+    #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Directory for the SQLite database and a generated master key [default: tessera-data].
-    #[arg(long, env = "TESSERA_DATA_DIR", value_name = "DIR")]
+    /// Directory for the SQLite database and a generated master key [env: TESSERA_DATA_DIR]
+    /// [default: tessera-data].
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Database URL: sqlite://PATH or postgres://… [default: sqlite://DIR/tessera.db].
-    #[arg(long, env = "TESSERA_DATABASE_URL", value_name = "URL")]
+    /// Database URL: sqlite://PATH or postgres://… [env: TESSERA_DATABASE_URL]
+    /// [default: sqlite://DIR/tessera.db].
+    #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
-    /// Development mode: generate a master key and an admin token when none is given.
+    /// Development mode: generate a master key and an admin token when none is given
+    /// [env: TESSERA_DEV].
     #[arg(long)]
     pub dev: bool,
+    /// Print the effective configuration (secrets redacted, each value's source) and exit
+    /// without starting; exits non-zero if the configuration is invalid.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// `tessera server …` operator subcommands.
@@ -46,21 +58,24 @@ pub enum ServerCommand {
     },
 }
 
-/// Starts the server and serves until interrupted (or runs an operator subcommand).
+/// Starts the server and serves until SIGTERM or SIGINT (or runs an operator subcommand).
 pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     if let Some(ServerCommand::RotateMasterKey { db, new_key_file }) = &args.command {
         return super::admin::rotate_master_key(db, new_key_file);
     }
-    tessera_server::init_tracing();
-    let env = RawConfig::from_env();
-    let raw = RawConfig {
+    let raw = RawConfig::layered(Flags {
+        config: args.config,
         listen: args.listen,
         data_dir: args.data_dir,
         database_url: args.database_url,
         dev: args.dev,
-        ..env
-    };
+    })?;
+    if args.print_config {
+        print!("{}", Config::describe(&raw)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = Config::load(raw)?;
+    tessera_server::init_logging(config.log_format);
     if config.master_key_origin == MasterKeyOrigin::GeneratedForDev {
         eprintln!(
             "tessera: generated a development master key in {}",
@@ -80,8 +95,11 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
                 token.expose()
             );
         }
-        eprintln!("tessera: listening on http://{}", server.local_addr());
-        server.run().await.context("serving")?;
+        eprintln!("tessera: listening on {}", server.url());
+        if let Some(addr) = server.metrics_addr() {
+            eprintln!("tessera: metrics on http://{addr}/metrics");
+        }
+        server.run_until_signal().await.context("serving")?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -8,6 +8,7 @@ use tessera_types::{OrgName, QualifiedEnv, Version};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::metrics;
 use crate::service::environments::{Checked, Definition};
 use crate::service::Service;
 use crate::wire;
@@ -432,7 +433,7 @@ async fn open(
     q: web::Query<OpenQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, env) = env_name(&p.0, &p.1, &p.2)?;
-    let id = s.open(&c, &org, &env, None, q.duration.as_deref()).await?;
+    let id = metrics::open_outcome(s.open(&c, &org, &env, None, q.duration.as_deref()).await)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id })))
 }
 
@@ -444,9 +445,10 @@ async fn open_version(
 ) -> Result<HttpResponse, ApiError> {
     let (org, env) = env_name(&p.0, &p.1, &p.2)?;
     let v = version(&p.3)?;
-    let id = s
-        .open(&c, &org, &env, Some(&v), q.duration.as_deref())
-        .await?;
+    let id = metrics::open_outcome(
+        s.open(&c, &org, &env, Some(&v), q.duration.as_deref())
+            .await,
+    )?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "id": id })))
 }
 

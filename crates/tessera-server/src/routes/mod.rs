@@ -5,8 +5,9 @@ mod esc;
 mod exchange;
 
 use actix_web::http::Method;
-use actix_web::middleware::ErrorHandlers;
+use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, Route};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Map, Value as Json};
 
 use crate::error;
@@ -15,9 +16,11 @@ use crate::service::Service;
 /// The request body limit: larger bodies get 413.
 pub(crate) const BODY_LIMIT: usize = 1 << 20;
 
-/// Registers every route, the extractor configuration and the JSON error rewriting.
+/// Registers every route, the extractor configuration, the JSON error rewriting and the
+/// request middleware (ids, logs, metrics); `/metrics` too when `metrics` is given.
 pub(crate) fn app(
     service: web::Data<Service>,
+    metrics: Option<web::Data<PrometheusHandle>>,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -51,7 +54,14 @@ pub(crate) fn app(
         .configure(|cfg| register(cfg, esc::ENDPOINTS))
         .configure(|cfg| register(cfg, admin::ENDPOINTS))
         .configure(|cfg| register(cfg, exchange::ENDPOINTS))
+        .configure(|cfg| {
+            if let Some(handle) = metrics {
+                cfg.app_data(handle)
+                    .route("/metrics", web::get().to(crate::metrics::render));
+            }
+        })
         .default_service(web::to(error::not_found))
+        .wrap(from_fn(crate::telemetry::observe))
 }
 
 /// One route of the API: what registers it and what the OpenAPI document says of it, in one
@@ -125,6 +135,10 @@ pub(crate) fn openapi_document() -> Json {
     for (path, summary) in [
         ("/healthz", "200 once the server accepts requests"),
         ("/readyz", "200 while the database answers"),
+        (
+            "/metrics",
+            "Prometheus metrics (no token needed; absent here when metrics_listen is set)",
+        ),
         (
             "/oidc/.well-known/openid-configuration",
             "The OIDC discovery document of Tessera's token issuer (no token needed)",

@@ -156,6 +156,7 @@ impl TestApp {
             oidc_issuer: None,
             providers: Some(ProvidersConfig::default()),
             dev: false,
+            ..RawConfig::default()
         })
         .expect("config");
         configure(&mut config);

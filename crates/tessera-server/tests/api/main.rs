@@ -3,11 +3,14 @@
 
 mod admin;
 mod audit;
+mod config;
 mod environments;
 mod errors;
 mod exchange;
 mod helpers;
+mod observability;
 mod oidc;
 mod openapi;
 mod permissions;
 mod sdk;
+mod tls;
