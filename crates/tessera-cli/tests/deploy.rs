@@ -98,6 +98,9 @@ const KNOWN_VARIABLES: &[&str] = &[
     "TESSERA_AZURE_AUTHORITY_HOST",
     "TESSERA_GCP_STS_ENDPOINT",
     "TESSERA_GCP_IAMCREDENTIALS_ENDPOINT",
+    "TESSERA_GCP_OAUTH2_ENDPOINT",
+    "TESSERA_AWS_SECRETSMANAGER_ENDPOINT",
+    "TESSERA_AWS_SSM_ENDPOINT",
 ];
 
 fn variables_named(text: &str) -> BTreeSet<String> {
@@ -183,7 +186,10 @@ fn compose_runs_tessera_on_a_healthy_postgres_without_a_key_in_the_file() {
     // The API is published on loopback only (TLS goes in front before it is exposed).
     for port in at(&compose, "/services/tessera/ports").as_array().unwrap() {
         let port = port.as_str().unwrap();
-        assert!(port.starts_with("127.0.0.1:"), "{port} is published on every interface");
+        assert!(
+            port.starts_with("127.0.0.1:"),
+            "{port} is published on every interface"
+        );
     }
     let published = at(&compose, "/services/postgres")
         .as_object()
@@ -378,7 +384,10 @@ fn the_helm_chart_runs_replicas_that_are_probed_and_get_the_key_from_a_secret() 
     assert_eq!(at(pod, "/securityContext/runAsNonRoot"), &json!(true));
     assert_ne!(at(pod, "/securityContext/runAsUser"), &json!(0));
     assert_eq!(at(c, "/securityContext/runAsNonRoot"), &json!(true));
-    assert_eq!(at(c, "/securityContext/readOnlyRootFilesystem"), &json!(true));
+    assert_eq!(
+        at(c, "/securityContext/readOnlyRootFilesystem"),
+        &json!(true)
+    );
     assert_eq!(
         at(c, "/securityContext/allowPrivilegeEscalation"),
         &json!(false)
@@ -395,7 +404,10 @@ fn the_helm_chart_runs_replicas_that_are_probed_and_get_the_key_from_a_secret() 
     assert_eq!(at(service, "/spec/ports").as_array().unwrap().len(), 1);
     let metrics = the(&docs, "Service", "prod-tessera-metrics");
     assert_eq!(str_at(metrics, "/spec/ports/0/targetPort"), "metrics");
-    assert_eq!(str_at(config, "/data/TESSERA_METRICS_LISTEN"), "0.0.0.0:9470");
+    assert_eq!(
+        str_at(config, "/data/TESSERA_METRICS_LISTEN"),
+        "0.0.0.0:9470"
+    );
 
     // With several replicas, a disruption budget keeps one up during node drains.
     let pdb = the(&docs, "PodDisruptionBudget", "prod-tessera");
@@ -428,10 +440,19 @@ fn the_helm_chart_uses_existing_secrets_and_serves_tls_when_told() {
     assert_eq!(at(deployment, "/spec/replicas"), &json!(3));
     let c = at(deployment, "/spec/template/spec/containers/0");
     let key = at(env_var(c, "TESSERA_MASTER_KEY"), "/valueFrom/secretKeyRef");
-    assert_eq!(key, &json!({"name": "tessera-master-key", "key": "master-key"}));
-    let db = at(env_var(c, "TESSERA_DATABASE_URL"), "/valueFrom/secretKeyRef");
+    assert_eq!(
+        key,
+        &json!({"name": "tessera-master-key", "key": "master-key"})
+    );
+    let db = at(
+        env_var(c, "TESSERA_DATABASE_URL"),
+        "/valueFrom/secretKeyRef",
+    );
     assert_eq!(db, &json!({"name": "tessera-db", "key": "url"}));
-    let token = at(env_var(c, "TESSERA_BOOTSTRAP_TOKEN"), "/valueFrom/secretKeyRef");
+    let token = at(
+        env_var(c, "TESSERA_BOOTSTRAP_TOKEN"),
+        "/valueFrom/secretKeyRef",
+    );
     assert_eq!(token["name"], "tessera-bootstrap");
     assert_eq!(env_var(c, "TESSERA_BOOTSTRAP_ORG")["value"], "acme");
 
@@ -538,12 +559,18 @@ fn the_systemd_unit_runs_tessera_server_hardened() {
 
     let exec = one("ExecStart");
     let argv: Vec<&str> = exec.split_whitespace().collect();
-    assert!(argv[0].starts_with('/') && argv[0].ends_with("/tessera"), "{exec}");
+    assert!(
+        argv[0].starts_with('/') && argv[0].ends_with("/tessera"),
+        "{exec}"
+    );
     assert_eq!(argv.get(1), Some(&"server"), "{exec}");
 
     // The master key comes from a root-only file read by systemd, not from the unit.
     assert!(!one("EnvironmentFile").is_empty());
-    assert!(!text.contains("TESSERA_MASTER_KEY="), "a key is in the unit");
+    assert!(
+        !text.contains("TESSERA_MASTER_KEY="),
+        "a key is in the unit"
+    );
 
     for (key, value) in [
         ("DynamicUser", "yes"),
