@@ -111,7 +111,10 @@ fn variables_named(text: &str) -> BTreeSet<String> {
         let end = tail
             .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
             .unwrap_or(tail.len());
-        found.insert(tail[..end].to_owned());
+        // `TESSERA_*` and `TESSERA_…` speak of the variables in general.
+        if !tail[..end].ends_with('_') {
+            found.insert(tail[..end].to_owned());
+        }
         rest = &tail[end..];
     }
     found
@@ -280,6 +283,7 @@ fn render(python: &Path, values: Value) -> Result<Vec<Value>, String> {
         if !path.ends_with(".yaml") {
             continue;
         }
+        let text = text.as_str().unwrap_or_default();
         for (i, doc) in text.split("\n---\n").enumerate() {
             let has_content = doc
                 .lines()

@@ -667,7 +667,7 @@ async fn a_refused_unsigned_or_plaintext_service_account_key_is_a_clear_error_wi
         .expect_err("refused");
     assert!(
         err.starts_with(&format!(
-            "Google OAuth refused the key of service account {SA_EMAIL}: invalid_grant: Invalid JWT Signature"
+            "Google OAuth refused the key of service account {SA_EMAIL}: invalid_grant: Invalid JWT: InvalidSignature"
         )),
         "{err}"
     );

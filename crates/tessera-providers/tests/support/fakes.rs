@@ -283,44 +283,14 @@ pub fn google_oauth(
                     async move {
                         let assertion = form.get("assertion").cloned().unwrap_or_default();
                         let audience = format!("http://{}/token", req.connection_info().host());
-                        let checked = (|| {
-                            if form.get("grant_type").map(String::as_str)
-                                != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
-                            {
-                                return Err("unsupported grant_type".to_owned());
-                            }
-                            let header = jsonwebtoken::decode_header(&assertion)
-                                .map_err(|e| format!("header: {e}"))?;
-                            if header.kid.as_deref() != Some(key_id.as_str()) {
-                                return Err("unknown kid".to_owned());
-                            }
-                            let mut validation =
-                                jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-                            validation.set_audience(&[&audience]);
-                            validation.set_issuer(&[&client_email]);
-                            validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
-                            validation.leeway = 0;
-                            let claims = jsonwebtoken::decode::<serde_json::Value>(
-                                &assertion,
-                                &public_key,
-                                &validation,
-                            )
-                            .map_err(|e| format!("Invalid JWT Signature: {e}"))?
-                            .claims;
-                            if claims["scope"]
-                                != json!("https://www.googleapis.com/auth/cloud-platform")
-                            {
-                                return Err("bad scope".to_owned());
-                            }
-                            let iat = claims["iat"].as_u64().unwrap_or(0);
-                            let exp = claims["exp"].as_u64().unwrap_or(0);
-                            if exp <= iat || exp - iat > 3600 || iat > super::now() + 60 {
-                                return Err(
-                                    "Invalid JWT: token must be a short-lived token".to_owned()
-                                );
-                            }
-                            Ok(claims)
-                        })();
+                        let checked = check_assertion(
+                            &form,
+                            &assertion,
+                            &audience,
+                            &public_key,
+                            &key_id,
+                            &client_email,
+                        );
                         seen.lock().expect("lock").push(checked.clone());
                         match checked {
                             Ok(_) => HttpResponse::Ok().json(json!({
@@ -339,4 +309,41 @@ pub fn google_oauth(
         );
     });
     (url, seen)
+}
+
+/// What Google checks of a service account's JWT-bearer assertion.
+fn check_assertion(
+    form: &HashMap<String, String>,
+    assertion: &str,
+    audience: &str,
+    public_key: &jsonwebtoken::DecodingKey,
+    key_id: &str,
+    client_email: &str,
+) -> Result<serde_json::Value, String> {
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        return Err("unsupported grant_type".to_owned());
+    }
+    let header = jsonwebtoken::decode_header(assertion).map_err(|e| format!("header: {e}"))?;
+    if header.kid.as_deref() != Some(key_id) {
+        return Err("unknown kid".to_owned());
+    }
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[client_email]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
+    validation.leeway = 0;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(assertion, public_key, &validation)
+        .map_err(|e| format!("Invalid JWT: {e}"))?
+        .claims;
+    if claims["scope"] != json!("https://www.googleapis.com/auth/cloud-platform") {
+        return Err("bad scope".to_owned());
+    }
+    let iat = claims["iat"].as_u64().unwrap_or(0);
+    let exp = claims["exp"].as_u64().unwrap_or(0);
+    if exp <= iat || exp - iat > 3600 || iat > super::now() + 60 {
+        return Err("Invalid JWT: token must be a short-lived token".to_owned());
+    }
+    Ok(claims)
 }
