@@ -2,7 +2,8 @@
 //!
 //! Every endpoint is a base URL without a trailing slash (one is trimmed if given); the
 //! provider appends its usual path: AWS `/`, Azure `/{tenant}/oauth2/v2.0/token`, Google STS
-//! `/v1/token`, IAM Credentials `/v1/projects/-/serviceAccounts/{sa}:generateAccessToken`.
+//! `/v1/token`, IAM Credentials `/v1/projects/-/serviceAccounts/{sa}:generateAccessToken`,
+//! Google OAuth 2.0 `/token`.
 //! `None` means the public endpoint.
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ pub(crate) const DEFAULT_AZURE_AUTHORITY_HOST: &str = "https://login.microsofton
 pub(crate) const DEFAULT_GCP_STS_ENDPOINT: &str = "https://sts.googleapis.com";
 pub(crate) const DEFAULT_GCP_IAMCREDENTIALS_ENDPOINT: &str =
     "https://iamcredentials.googleapis.com";
+pub(crate) const DEFAULT_GCP_OAUTH2_ENDPOINT: &str = "https://oauth2.googleapis.com";
 
 /// Provider configuration as given (raw); [`crate::Registry::new`] validates it once.
 #[derive(Debug, Clone)]
@@ -32,6 +34,9 @@ pub struct ProvidersConfig {
     /// Google IAM Credentials (`TESSERA_GCP_IAMCREDENTIALS_ENDPOINT`); default
     /// `https://iamcredentials.googleapis.com`.
     pub gcp_iamcredentials_endpoint: Option<String>,
+    /// Google's OAuth 2.0 token endpoint, where service-account keys are exchanged for access
+    /// tokens (`TESSERA_GCP_OAUTH2_ENDPOINT`); default `https://oauth2.googleapis.com`.
+    pub gcp_oauth2_endpoint: Option<String>,
     /// The longest one provider call may take, all its requests included.
     pub timeout: Duration,
 }
@@ -45,6 +50,7 @@ impl Default for ProvidersConfig {
             azure_authority_host: None,
             gcp_sts_endpoint: None,
             gcp_iamcredentials_endpoint: None,
+            gcp_oauth2_endpoint: None,
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -55,7 +61,7 @@ impl ProvidersConfig {
     /// `TESSERA_AZURE_AUTHORITY_HOST`, `TESSERA_GCP_STS_ENDPOINT`,
     /// `TESSERA_GCP_IAMCREDENTIALS_ENDPOINT`) and Tessera's own
     /// (`TESSERA_AWS_SECRETSMANAGER_ENDPOINT`, `TESSERA_AWS_SSM_ENDPOINT`,
-    /// `TESSERA_PROVIDER_TIMEOUT` in seconds). Empty variables count as unset.
+    /// `TESSERA_GCP_OAUTH2_ENDPOINT`, `TESSERA_PROVIDER_TIMEOUT` in seconds). Empty variables count as unset.
     pub fn from_env() -> Result<ProvidersConfig, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -82,6 +88,7 @@ impl ProvidersConfig {
             azure_authority_host: var("TESSERA_AZURE_AUTHORITY_HOST"),
             gcp_sts_endpoint: var("TESSERA_GCP_STS_ENDPOINT"),
             gcp_iamcredentials_endpoint: var("TESSERA_GCP_IAMCREDENTIALS_ENDPOINT"),
+            gcp_oauth2_endpoint: var("TESSERA_GCP_OAUTH2_ENDPOINT"),
             timeout,
         })
     }
@@ -116,6 +123,7 @@ pub(crate) struct Endpoints {
     pub(crate) azure_authority_host: String,
     pub(crate) gcp_sts: String,
     pub(crate) gcp_iamcredentials: String,
+    pub(crate) gcp_oauth2: String,
 }
 
 impl Endpoints {
@@ -143,6 +151,8 @@ impl Endpoints {
                 &config.gcp_iamcredentials_endpoint,
             )?
             .unwrap_or_else(|| DEFAULT_GCP_IAMCREDENTIALS_ENDPOINT.to_owned()),
+            gcp_oauth2: base("TESSERA_GCP_OAUTH2_ENDPOINT", &config.gcp_oauth2_endpoint)?
+                .unwrap_or_else(|| DEFAULT_GCP_OAUTH2_ENDPOINT.to_owned()),
         })
     }
 }
@@ -172,6 +182,7 @@ mod tests {
     fn endpoints_default_and_trim() {
         let cfg = ProvidersConfig::from_lookup(|k| match k {
             "TESSERA_GCP_STS_ENDPOINT" => Some("http://127.0.0.1:9000/".into()),
+            "TESSERA_GCP_OAUTH2_ENDPOINT" => Some("http://127.0.0.1:9001".into()),
             "TESSERA_PROVIDER_TIMEOUT" => Some("5".into()),
             _ => None,
         })
@@ -181,6 +192,9 @@ mod tests {
         assert_eq!(e.gcp_sts, "http://127.0.0.1:9000");
         assert_eq!(e.azure_authority_host, DEFAULT_AZURE_AUTHORITY_HOST);
         assert_eq!(e.aws_sts, None);
+        assert_eq!(e.gcp_oauth2, "http://127.0.0.1:9001");
+        let defaults = Endpoints::parse(&ProvidersConfig::default()).expect("valid");
+        assert_eq!(defaults.gcp_oauth2, DEFAULT_GCP_OAUTH2_ENDPOINT);
     }
 
     #[test]

@@ -32,6 +32,11 @@ impl<'a> Inputs<'a> {
         })
     }
 
+    /// The input object itself, for shapes the typed accessors do not cover.
+    pub(crate) fn value(&self) -> &'a Value {
+        self.value
+    }
+
     pub(crate) fn provider(&self) -> &'static str {
         self.provider
     }

@@ -502,6 +502,290 @@ async fn gcp_refuses_a_token_for_another_subject_with_a_clear_error() {
     assert!(!err.contains("eyJ"), "a token leaked: {err}");
 }
 
+/// A service-account key as Google hands it out (PKCS#8 PEM in a JSON key file), and the
+/// public half a fake Google verifies with. Generated once per test binary.
+struct SaKey {
+    file: String,
+    private_pem: String,
+    public: jsonwebtoken::DecodingKey,
+    /// The public modulus, base64url.
+    modulus: String,
+}
+
+const SA_KEY_ID: &str = "0123456789abcdef0123456789abcdef01234567";
+const SA_EMAIL: &str = "ci@acme-prod.iam.gserviceaccount.com";
+
+fn sa_key() -> &'static SaKey {
+    static KEY: std::sync::OnceLock<SaKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        use rsa::pkcs8::EncodePrivateKey as _;
+        use rsa::traits::PublicKeyParts as _;
+        let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("rsa key");
+        let private_pem = private
+            .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+            .expect("pem")
+            .to_string();
+        let b64 = |b: Vec<u8>| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+        };
+        let modulus = b64(private.n().to_bytes_be());
+        let public = jsonwebtoken::DecodingKey::from_rsa_components(
+            &modulus,
+            &b64(private.e().to_bytes_be()),
+        )
+        .expect("public key");
+        let file = json!({
+            "type": "service_account",
+            "project_id": "acme-prod",
+            "private_key_id": SA_KEY_ID,
+            "private_key": private_pem,
+            "client_email": SA_EMAIL,
+            "client_id": "111111111111111111111",
+            // Never contacted: Tessera sends the assertion to its configured endpoint.
+            "token_uri": "https://oauth2.googleapis.com/token",
+        })
+        .to_string();
+        SaKey {
+            file,
+            private_pem,
+            public,
+            modulus,
+        }
+    })
+}
+
+/// A gcp-login call whose `serviceAccountKey` is `key` (a secret unless told otherwise).
+fn key_call(key: tessera_lang::Value) -> tessera_lang::ProviderCall {
+    let mut c = call("gcp-login", json!({}), "app/dev", "app/dev");
+    let mut inputs = std::collections::BTreeMap::new();
+    inputs.insert(
+        "project".to_owned(),
+        tessera_lang::Value::from_serde_json(&json!(123456789)),
+    );
+    inputs.insert("serviceAccountKey".to_owned(), key);
+    c.inputs = tessera_lang::Value::object(inputs);
+    c
+}
+
+/// The RFC 3339 form of a time, derived from `httpdate`'s IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`), an implementation independent of Tessera's.
+fn rfc3339_via_httpdate(unix: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(unix);
+    let text = httpdate::fmt_http_date(t);
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = months.iter().position(|m| *m == parts[2]).expect("month") + 1;
+    format!("{}-{month:02}-{}T{}Z", parts[3], parts[1], parts[4])
+}
+
+fn oauth_config(url: &str) -> ProvidersConfig {
+    ProvidersConfig {
+        gcp_oauth2_endpoint: Some(url.to_owned()),
+        ..ProvidersConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn gcp_login_with_a_service_account_key_signs_an_assertion_google_accepts() {
+    let issuer = TestIssuer::start().await;
+    let key = sa_key();
+    let (url, seen) = fakes::google_oauth(key.public.clone(), SA_KEY_ID, SA_EMAIL);
+    let providers = registry(oauth_config(&url), &issuer);
+
+    // The key file's JSON, as a secret string (`fn::secret` in the definition).
+    let started = support::now();
+    let out = providers
+        .call(key_call(
+            tessera_lang::Value::string(key.file.clone()).into_secret(),
+        ))
+        .await
+        .expect("gcp-login with a key");
+    assert_eq!(
+        string_at(&out, &["accessToken"]),
+        ("ya29.from-service-account-key".into(), true)
+    );
+    assert_eq!(string_at(&out, &["tokenType"]), ("Bearer".into(), false));
+    assert_eq!(string_at(&out, &["project"]).0, "123456789");
+    // expires_in 3599 s from the call, written as Google writes `expireTime`.
+    let ended = support::now();
+    let expiry = string_at(&out, &["expiry"]).0;
+    let expected: Vec<String> = (started..=ended)
+        .map(|t| rfc3339_via_httpdate(t + 3599))
+        .collect();
+    assert!(expected.contains(&expiry), "{expiry} not in {expected:?}");
+
+    let claims = seen
+        .lock()
+        .expect("lock")
+        .remove(0)
+        .expect("the assertion verified");
+    assert_eq!(claims["iss"], json!(SA_EMAIL));
+    assert_eq!(claims["aud"], json!(format!("{url}/token")));
+    assert_eq!(
+        claims["scope"],
+        json!("https://www.googleapis.com/auth/cloud-platform")
+    );
+
+    // The key file's fields as an object (e.g. from `fn::fromJSON`), private key secret.
+    let fields: serde_json::Value = serde_json::from_str(&key.file).expect("json");
+    let mut object = std::collections::BTreeMap::new();
+    for (k, v) in fields.as_object().expect("object") {
+        let value = tessera_lang::Value::from_serde_json(v);
+        let value = if k == "private_key" {
+            value.into_secret()
+        } else {
+            value
+        };
+        object.insert(k.clone(), value);
+    }
+    let out = providers
+        .call(key_call(tessera_lang::Value::object(object)))
+        .await
+        .expect("gcp-login with the key's fields");
+    assert_eq!(
+        string_at(&out, &["accessToken"]),
+        ("ya29.from-service-account-key".into(), true)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_unsigned_or_plaintext_service_account_key_is_a_clear_error_without_the_key() {
+    let issuer = TestIssuer::start().await;
+    let key = sa_key();
+    // Google knows another key for this account: the assertion's signature does not verify.
+    let other =
+        jsonwebtoken::DecodingKey::from_rsa_components(&key.modulus, "Aw").expect("public key");
+    let (url, seen) = fakes::google_oauth(other, SA_KEY_ID, SA_EMAIL);
+    let providers = registry(oauth_config(&url), &issuer);
+    let secret_key = || tessera_lang::Value::string(key.file.clone()).into_secret();
+    let err = providers
+        .open(key_call(secret_key()))
+        .await
+        .expect_err("refused");
+    assert!(
+        err.starts_with(&format!(
+            "Google OAuth refused the key of service account {SA_EMAIL}: invalid_grant: Invalid JWT: InvalidSignature"
+        )),
+        "{err}"
+    );
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+    assert!(!err.contains("eyJ"), "the assertion leaked: {err}");
+    assert!(!err.contains("PRIVATE KEY"), "the key leaked: {err}");
+
+    // A key written in plain text is refused before anything is sent.
+    let err = providers
+        .open(key_call(tessera_lang::Value::string(key.file.clone())))
+        .await
+        .expect_err("plaintext");
+    assert_eq!(
+        err,
+        "gcp-login: serviceAccountKey must be a secret (fn::secret): it holds a private key"
+    );
+    // Not a key: the message says what is wrong and quotes nothing of it.
+    // (The key file is JSON: the PEM's line breaks are written `\n`.)
+    let mangled = key
+        .file
+        .replace("PRIVATE KEY-----\\n", "PRIVATE KEY-----\\n!!");
+    assert_ne!(mangled, key.file);
+    let err = providers
+        .open(key_call(tessera_lang::Value::string(mangled).into_secret()))
+        .await
+        .expect_err("bad pem");
+    assert_eq!(
+        err,
+        "gcp-login: serviceAccountKey private_key is not an RSA private key in PEM form"
+    );
+    let err = providers
+        .open(key_call(
+            tessera_lang::Value::string("{\"client_email\": 1}").into_secret(),
+        ))
+        .await
+        .expect_err("not a key file");
+    assert!(
+        err.starts_with("gcp-login: serviceAccountKey must be a service-account key file"),
+        "{err}"
+    );
+    assert!(!key.private_pem.is_empty());
+    assert_eq!(
+        seen.lock().expect("lock").len(),
+        1,
+        "a refused input was sent"
+    );
+
+    // One way to log in at a time.
+    let mut both = key_call(secret_key());
+    if let tessera_lang::ValueKind::Object(map) = &mut both.inputs.kind {
+        map.insert(
+            "accessToken".into(),
+            tessera_lang::Value::from_serde_json(&json!({"accessToken": "ya29.x"})),
+        );
+    }
+    let err = providers.open(both).await.expect_err("two modes");
+    assert_eq!(
+        err,
+        "gcp-login: serviceAccountKey cannot be given together with accessToken: choose one way to log in"
+    );
+}
+
+#[tokio::test]
+async fn gcp_login_with_an_access_token_returns_it_or_impersonates_with_it() {
+    let issuer = TestIssuer::start().await;
+    let trust = Trust {
+        issuer: issuer.url.clone(),
+        audience: "gcp:acme".into(),
+        subject: "unused".into(),
+    };
+    let url = fakes::google_trusting(POOL_PROVIDER, trust, SA, &["ya29.user-token"]);
+    let providers = registry(gcp_config(&url), &issuer);
+
+    // ESC's static login: the token is handed back, secret, with no expiry known.
+    let out = providers
+        .call(call(
+            "gcp-login",
+            json!({"project": 123456789, "accessToken": {"accessToken": "ya29.user-token"}}),
+            "app/dev",
+            "app/dev",
+        ))
+        .await
+        .expect("static token");
+    assert_eq!(
+        string_at(&out, &["accessToken"]),
+        ("ya29.user-token".into(), true)
+    );
+    assert!(out.get("expiry").is_none());
+
+    // With serviceAccount, it impersonates that account through IAM Credentials.
+    let inputs = json!({"project": 123456789, "accessToken": {
+        "accessToken": "ya29.user-token", "serviceAccount": SA, "tokenLifetime": "15m"}});
+    let out = providers
+        .call(call("gcp-login", inputs, "app/dev", "app/dev"))
+        .await
+        .expect("impersonation");
+    assert_eq!(
+        string_at(&out, &["accessToken"]),
+        ("ya29.service-account-token".into(), true)
+    );
+    assert_eq!(string_at(&out, &["expiry"]).0, "2030-01-01T00:00:00Z");
+
+    // A token IAM does not accept: refused, and the token is not quoted.
+    let inputs = json!({"project": 123456789, "accessToken": {
+        "accessToken": "ya29.stolen", "serviceAccount": SA}});
+    let err = providers
+        .open(call("gcp-login", inputs, "app/dev", "app/dev"))
+        .await
+        .expect_err("denied");
+    assert!(
+        err.starts_with(&format!(
+            "Google IAM Credentials refused generateAccessToken for service account {SA}: PERMISSION_DENIED"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("ya29.stolen"), "{err}");
+}
+
 #[tokio::test]
 async fn oidc_mints_a_token_for_any_audience_and_previews_its_claims() {
     let issuer = TestIssuer::start().await;

@@ -124,7 +124,23 @@ pub fn azure_ad(
 /// Google STS plus IAM Credentials: a workload identity provider named `provider_name`
 /// trusting `trust`, allowed to impersonate `service_account`.
 pub fn google(provider_name: &str, trust: Trust, service_account: &str) -> String {
-    let issued = Arc::new(Mutex::new(Vec::<String>::new()));
+    google_trusting(provider_name, trust, service_account, &[])
+}
+
+/// As [`google`], with IAM Credentials also accepting the bearer tokens in `known` (access
+/// tokens the caller already holds, as ESC's static `accessToken` login sends).
+pub fn google_trusting(
+    provider_name: &str,
+    trust: Trust,
+    service_account: &str,
+    known: &[&str],
+) -> String {
+    let issued = Arc::new(Mutex::new(
+        known
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect::<Vec<String>>(),
+    ));
     let state = (
         provider_name.to_owned(),
         trust,
@@ -238,4 +254,96 @@ pub fn black_hole() -> String {
         }
     });
     format!("http://127.0.0.1:{port}")
+}
+
+/// Google's OAuth 2.0 token endpoint for one service account: accepts an RFC 7523 JWT-bearer
+/// assertion only if it is signed by `public_key` (RS256, `kid` = `key_id`), issued by
+/// `client_email`, addressed (`aud`) to this endpoint's `/token` URL, asks for the
+/// cloud-platform scope and lives at most an hour. Refusals quote the assertion back (as a
+/// careless service might); every outcome is recorded in the returned [`Seen`].
+pub fn google_oauth(
+    public_key: jsonwebtoken::DecodingKey,
+    key_id: &str,
+    client_email: &str,
+) -> (String, Seen) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let state = (
+        Arc::new(public_key),
+        key_id.to_owned(),
+        client_email.to_owned(),
+        seen.clone(),
+    );
+    let url = serve(move |cfg: &mut web::ServiceConfig| {
+        let state = state.clone();
+        cfg.route(
+            "/token",
+            web::post().to(
+                move |req: HttpRequest, form: web::Form<HashMap<String, String>>| {
+                    let (public_key, key_id, client_email, seen) = state.clone();
+                    async move {
+                        let assertion = form.get("assertion").cloned().unwrap_or_default();
+                        let audience = format!("http://{}/token", req.connection_info().host());
+                        let checked = check_assertion(
+                            &form,
+                            &assertion,
+                            &audience,
+                            &public_key,
+                            &key_id,
+                            &client_email,
+                        );
+                        seen.lock().expect("lock").push(checked.clone());
+                        match checked {
+                            Ok(_) => HttpResponse::Ok().json(json!({
+                                "access_token": "ya29.from-service-account-key",
+                                "expires_in": 3599,
+                                "token_type": "Bearer",
+                            })),
+                            Err(why) => HttpResponse::BadRequest().json(json!({
+                                "error": "invalid_grant",
+                                "error_description": format!("{why} (assertion {assertion})"),
+                            })),
+                        }
+                    }
+                },
+            ),
+        );
+    });
+    (url, seen)
+}
+
+/// What Google checks of a service account's JWT-bearer assertion.
+fn check_assertion(
+    form: &HashMap<String, String>,
+    assertion: &str,
+    audience: &str,
+    public_key: &jsonwebtoken::DecodingKey,
+    key_id: &str,
+    client_email: &str,
+) -> Result<serde_json::Value, String> {
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        return Err("unsupported grant_type".to_owned());
+    }
+    let header = jsonwebtoken::decode_header(assertion).map_err(|e| format!("header: {e}"))?;
+    if header.kid.as_deref() != Some(key_id) {
+        return Err("unknown kid".to_owned());
+    }
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[client_email]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
+    validation.leeway = 0;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(assertion, public_key, &validation)
+        .map_err(|e| format!("Invalid JWT: {e}"))?
+        .claims;
+    if claims["scope"] != json!("https://www.googleapis.com/auth/cloud-platform") {
+        return Err("bad scope".to_owned());
+    }
+    let iat = claims["iat"].as_u64().unwrap_or(0);
+    let exp = claims["exp"].as_u64().unwrap_or(0);
+    if exp <= iat || exp - iat > 3600 || iat > super::now() + 60 {
+        return Err("Invalid JWT: token must be a short-lived token".to_owned());
+    }
+    Ok(claims)
 }
