@@ -57,6 +57,7 @@ const KEYS: &[&str] = &[
     "azure_authority_host",
     "gcp_sts_endpoint",
     "gcp_iamcredentials_endpoint",
+    "gcp_oauth2_endpoint",
     "provider_timeout",
 ];
 
@@ -220,6 +221,7 @@ impl RawConfig {
                 None,
                 file.gcp_iamcredentials_endpoint,
             ),
+            gcp_oauth2_endpoint: l.pick("gcp_oauth2_endpoint", None, file.gcp_oauth2_endpoint),
             timeout: match l.number("provider_timeout", file.provider_timeout)? {
                 None => tessera_providers::DEFAULT_TIMEOUT,
                 Some(0) => {
@@ -369,6 +371,7 @@ struct FileConfig {
     azure_authority_host: Option<String>,
     gcp_sts_endpoint: Option<String>,
     gcp_iamcredentials_endpoint: Option<String>,
+    gcp_oauth2_endpoint: Option<String>,
     provider_timeout: Option<u64>,
 }
 
@@ -699,6 +702,7 @@ impl Config {
                 "gcp_iamcredentials_endpoint",
                 &providers.gcp_iamcredentials_endpoint,
             ),
+            ("gcp_oauth2_endpoint", &providers.gcp_oauth2_endpoint),
         ] {
             if let Some(v) = value {
                 if issuer_url(v).is_none() {
@@ -964,6 +968,11 @@ fn render(raw: &RawConfig, config: &Config) -> String {
     put(
         "gcp_iamcredentials_endpoint",
         opt(&p.gcp_iamcredentials_endpoint),
+        "not set: the public endpoint",
+    );
+    put(
+        "gcp_oauth2_endpoint",
+        opt(&p.gcp_oauth2_endpoint),
         "not set: the public endpoint",
     );
     put(
