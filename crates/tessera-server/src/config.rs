@@ -4,6 +4,7 @@
 //! validated form the rest of the server uses (or says what is wrong and how to fix it).
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,6 +39,9 @@ pub struct RawConfig {
     /// Where the providers send their requests; `None` reads the `TESSERA_AWS_*`,
     /// `TESSERA_AZURE_*`, `TESSERA_GCP_*` and `TESSERA_PROVIDER_TIMEOUT` variables.
     pub providers: Option<ProvidersConfig>,
+    /// `TESSERA_RATE_LIMIT_PER_TOKEN`: requests per second allowed to one token (unset: no
+    /// limit).
+    pub rate_limit_per_token: Option<String>,
     /// `--dev`.
     pub dev: bool,
 }
@@ -55,6 +59,7 @@ impl RawConfig {
             bootstrap_token: var("TESSERA_BOOTSTRAP_TOKEN").map(SecretString::new),
             oidc_issuer: var("TESSERA_OIDC_ISSUER"),
             providers: None,
+            rate_limit_per_token: var("TESSERA_RATE_LIMIT_PER_TOKEN"),
             dev: false,
         }
     }
@@ -104,6 +109,8 @@ pub struct Config {
     pub oidc_token_lifetime: Duration,
     /// Provider endpoints and timeout, validated when the server is built.
     pub providers: ProvidersConfig,
+    /// Requests per second one token may make on this replica; `None`: unlimited (the default).
+    pub rate_limit_per_token: Option<NonZeroU32>,
     /// Development mode.
     pub dev: bool,
 }
@@ -145,6 +152,9 @@ pub enum ConfigError {
     /// `TESSERA_OIDC_ISSUER` is not a usable issuer URL.
     #[error("invalid TESSERA_OIDC_ISSUER {0:?}: expected an absolute http(s) URL without query or fragment, e.g. https://tessera.example.com/oidc")]
     OidcIssuer(String),
+    /// `TESSERA_RATE_LIMIT_PER_TOKEN` is not a positive whole number.
+    #[error("invalid TESSERA_RATE_LIMIT_PER_TOKEN {0:?}: expected requests per second per token, a whole number from 1 (unset for no limit)")]
+    RateLimit(String),
     /// A provider variable is invalid (the message names it).
     #[error(transparent)]
     Providers(#[from] tessera_providers::ConfigError),
@@ -240,6 +250,14 @@ impl Config {
             Some(p) => p,
             None => ProvidersConfig::from_env()?,
         };
+        let rate_limit_per_token = raw
+            .rate_limit_per_token
+            .map(|t| {
+                t.trim()
+                    .parse::<NonZeroU32>()
+                    .map_err(|_| ConfigError::RateLimit(t.clone()))
+            })
+            .transpose()?;
         Ok(Config {
             listen,
             data_dir,
@@ -250,6 +268,7 @@ impl Config {
             oidc_issuer,
             oidc_token_lifetime: tessera_providers::MAX_TOKEN_LIFETIME,
             providers,
+            rate_limit_per_token,
             dev: raw.dev,
         })
     }
@@ -356,6 +375,12 @@ mod tests {
             ..RawConfig::default()
         })
         .contains("database URL"));
+        assert!(bad(RawConfig {
+            rate_limit_per_token: Some("0".into()),
+            master_key: key.clone(),
+            ..RawConfig::default()
+        })
+        .contains("TESSERA_RATE_LIMIT_PER_TOKEN"));
         assert!(bad(RawConfig {
             bootstrap_org: Some("-x".into()),
             master_key: key,

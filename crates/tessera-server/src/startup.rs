@@ -173,7 +173,9 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         .ensure_every_org()
         .await
         .map_err(|e| StartupError::SigningKeys(e.to_string()))?;
-    let service = web::Data::new(Service::new(store.clone(), issuer, registry));
+    let service = web::Data::new(
+        Service::new(store.clone(), issuer, registry).with_rate_limit(config.rate_limit_per_token),
+    );
     let server = HttpServer::new(move || routes::app(service.clone()))
         .listen(listener)
         .map_err(|source| StartupError::Bind { addr, source })?

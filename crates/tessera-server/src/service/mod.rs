@@ -10,15 +10,22 @@ pub(crate) mod admin;
 mod definitions;
 pub(crate) mod environments;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_lang::Limits;
+use moka::sync::Cache;
+use tessera_lang::{Limits, Parsed};
 use tessera_providers::Registry;
+use tessera_store::environments::RevisionKey;
 use tessera_store::Store;
 
 use crate::oidc::Issuer;
+use crate::ratelimit::TokenRateLimit;
 use crate::throttle::AuthFailures;
+
+/// Parsed revisions kept at most (each is a definition's syntax tree, secrets as ciphertext).
+const PARSED_REVISIONS: u64 = 4_096;
 
 /// What the handlers call. Cheap to clone.
 #[derive(Clone)]
@@ -33,6 +40,12 @@ pub(crate) struct Service {
     issuer: Arc<Issuer>,
     /// The `fn::open` providers, handed only to evaluations under an Open grant.
     providers: Registry,
+    /// Parsed definitions by revision and the name they were parsed under. Revisions are
+    /// immutable and a [`RevisionKey`] is never reused, so entries never go stale and no
+    /// replica needs telling. They hold ciphertext only, never a decrypted value.
+    parsed: Cache<(RevisionKey, String), Arc<Parsed>>,
+    /// The per-token request limit, when configured.
+    rate_limit: Option<Arc<TokenRateLimit>>,
 }
 
 impl Service {
@@ -44,7 +57,19 @@ impl Service {
             auth_failures: Arc::default(),
             issuer,
             providers,
+            parsed: Cache::new(PARSED_REVISIONS),
+            rate_limit: None,
         }
+    }
+
+    /// Limits each token to `per_second` requests per second (`None`: no limit).
+    pub(crate) fn with_rate_limit(mut self, per_second: Option<NonZeroU32>) -> Service {
+        self.rate_limit = per_second.map(|r| Arc::new(TokenRateLimit::new(r)));
+        self
+    }
+
+    pub(crate) fn rate_limit(&self) -> Option<&TokenRateLimit> {
+        self.rate_limit.as_deref()
     }
 
     pub(crate) fn issuer(&self) -> &Issuer {

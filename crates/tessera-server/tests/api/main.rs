@@ -9,4 +9,5 @@ mod helpers;
 mod oidc;
 mod openapi;
 mod permissions;
+mod ratelimit;
 mod sdk;
