@@ -3,6 +3,7 @@
 #
 #   bench/open-vs-openbao.sh            # 32 connections, 2 wrk threads, 20 s each
 #   CONNECTIONS=64 DURATION=30s bench/open-vs-openbao.sh
+#   TESSERA_BIN=/path/to/tessera bench/open-vs-openbao.sh   # skip the release build
 #
 # Tessera: release build, SQLite (the default), every open and session read audited
 # durably (synchronous=FULL, group commit). The environment opened has 10 values, 5 of
@@ -49,9 +50,13 @@ if [ -z "$BAO" ]; then
   BAO="$BENCH_DIR/venv/bin/bao"
 fi
 
-say "building tessera (release)"
-(cd "$root" && cargo build --release -q -p tessera-cli)
-TESSERA="${CARGO_TARGET_DIR:-$root/target}/release/tessera"
+if [ -n "${TESSERA_BIN:-}" ]; then
+  TESSERA=$TESSERA_BIN  # e.g. a build made earlier; say which in any published figure
+else
+  say "building tessera (release)"
+  (cd "$root" && cargo build --release -q -p tessera-cli)
+  TESSERA="${CARGO_TARGET_DIR:-$root/target}/release/tessera"
+fi
 
 wait_http() { # URL
   for _ in $(seq 1 100); do
