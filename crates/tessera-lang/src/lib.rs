@@ -27,7 +27,7 @@ pub use eval::{
     check, open, Decrypter, EvalContext, Evaluation, Parsed, ProviderCall, Providers, Source,
 };
 pub use limits::Limits;
-pub use load::{load_closure, Loaded};
+pub use load::{load_closure, load_closure_parsed, Loaded};
 pub use number::Number;
 pub use secrets::encrypt_secrets;
 pub use value::{Location, Value, ValueKind};

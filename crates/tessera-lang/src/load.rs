@@ -55,6 +55,23 @@ where
     F: Fn(String) -> Fut,
     Fut: Future<Output = Result<String, String>>,
 {
+    load_closure_parsed(root, limits, |name: String| {
+        let text = fetch(name.clone());
+        async move {
+            text.await
+                .map(|src| Arc::new(Parsed::new(&name, &src, limits)))
+        }
+    })
+    .await
+}
+
+/// [`load_closure`] for callers that parse (or keep parsed) environments themselves, e.g. a
+/// cache of parsed revisions: `fetch` returns the environment already parsed under `name`.
+pub async fn load_closure_parsed<F, Fut>(root: &str, limits: &Limits, fetch: F) -> Loaded
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<Arc<Parsed>, String>>,
+{
     let mut loaded = Loaded::default();
     let mut frontier = vec![root.to_owned()];
     while !frontier.is_empty() && loaded.order.len() < limits.max_environments {
@@ -64,7 +81,7 @@ where
             if loaded.envs.contains_key(&name) {
                 continue;
             }
-            let parsed = r.map(|src| Arc::new(Parsed::new(&name, &src, limits)));
+            let parsed = r;
             if let Ok(p) = &parsed {
                 if let Some(decl) = &p.decl {
                     for dep in decl.dependencies() {

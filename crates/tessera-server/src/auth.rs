@@ -114,6 +114,9 @@ impl FromRequest for Caller {
                 .authenticate_token(&value)
                 .await?
                 .ok_or_else(|| fail(ApiError::Unauthorized(UNAUTHORIZED.into())))?;
+            if let Some(limit) = service.rate_limit() {
+                limit.check(&token.id)?;
+            }
             let principal = Principal::from_token(&token);
             let mut audit = AuditContext::new(principal.describe()).with_token(token.id.clone());
             if let Some(source) = source {

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,6 +52,7 @@ const KEYS: &[&str] = &[
     "tls_cert",
     "tls_key",
     "shutdown_timeout_seconds",
+    "rate_limit_per_token",
     "aws_sts_endpoint",
     "aws_secretsmanager_endpoint",
     "aws_ssm_endpoint",
@@ -131,6 +133,8 @@ pub struct RawConfig {
     /// Where the providers send their requests; `None` reads the `TESSERA_AWS_*`,
     /// `TESSERA_AZURE_*`, `TESSERA_GCP_*` and `TESSERA_PROVIDER_TIMEOUT` variables.
     pub providers: Option<ProvidersConfig>,
+    /// `rate_limit_per_token`: requests per second allowed to one token (unset: no limit).
+    pub rate_limit_per_token: Option<String>,
     /// `dev`: development mode.
     pub dev: bool,
     /// `metrics_listen`: serve `/metrics` there only, instead of on the main listener.
@@ -206,6 +210,11 @@ impl RawConfig {
         let tls_key = l.pick("tls_key", None, file.tls_key).map(path);
         let shutdown_timeout_seconds =
             l.number("shutdown_timeout_seconds", file.shutdown_timeout_seconds)?;
+        let rate_limit_per_token = l.pick(
+            "rate_limit_per_token",
+            None,
+            file.rate_limit_per_token.map(|n| n.to_string()),
+        );
         let providers = ProvidersConfig {
             aws_sts_endpoint: l.pick("aws_sts_endpoint", None, file.aws_sts_endpoint),
             aws_secretsmanager_endpoint: l.pick(
@@ -249,6 +258,7 @@ impl RawConfig {
             tls_cert,
             tls_key,
             shutdown_timeout_seconds,
+            rate_limit_per_token,
             sources: l.sources,
         })
     }
@@ -365,6 +375,7 @@ struct FileConfig {
     tls_cert: Option<String>,
     tls_key: Option<String>,
     shutdown_timeout_seconds: Option<u64>,
+    rate_limit_per_token: Option<u64>,
     aws_sts_endpoint: Option<String>,
     aws_secretsmanager_endpoint: Option<String>,
     aws_ssm_endpoint: Option<String>,
@@ -535,6 +546,8 @@ pub struct Config {
     pub oidc_token_lifetime: Duration,
     /// Provider endpoints and timeout, validated when the server is built.
     pub providers: ProvidersConfig,
+    /// Requests per second one token may make on this replica; `None`: unlimited (the default).
+    pub rate_limit_per_token: Option<NonZeroU32>,
     /// Development mode.
     pub dev: bool,
     /// Where `/metrics` is served instead of the main listener; `None`: on the main one.
@@ -748,6 +761,17 @@ impl Config {
         let shutdown_timeout = raw
             .shutdown_timeout_seconds
             .map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs);
+        let rate_limit_per_token = match raw.rate_limit_per_token.as_deref().map(str::trim) {
+            None => None,
+            Some(t) => Some(t.parse::<NonZeroU32>().map_err(|_| {
+                raw.invalid(
+                    "rate_limit_per_token",
+                    format!(
+                        "expected requests per second per token, a whole number from 1, not {t:?}"
+                    ),
+                )
+            })?),
+        };
         Ok(Config {
             listen,
             data_dir,
@@ -758,6 +782,7 @@ impl Config {
             oidc_issuer,
             oidc_token_lifetime: tessera_providers::MAX_TOKEN_LIFETIME,
             providers,
+            rate_limit_per_token,
             dev: raw.dev,
             metrics_listen,
             log_format,
@@ -941,6 +966,11 @@ fn render(raw: &RawConfig, config: &Config) -> String {
         "",
     );
     put(
+        "rate_limit_per_token",
+        config.rate_limit_per_token.map(|n| n.to_string()),
+        "not set: no per-token limit",
+    );
+    put(
         "aws_sts_endpoint",
         opt(&p.aws_sts_endpoint),
         "not set: the public endpoint",
@@ -1098,6 +1128,12 @@ mod tests {
             ..RawConfig::default()
         })
         .contains("database URL"));
+        assert!(bad(RawConfig {
+            rate_limit_per_token: Some("0".into()),
+            master_key: key.clone(),
+            ..RawConfig::default()
+        })
+        .contains("rate_limit_per_token"));
         assert!(bad(RawConfig {
             bootstrap_org: Some("-x".into()),
             master_key: key,

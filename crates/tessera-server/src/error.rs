@@ -51,6 +51,15 @@ pub enum ApiError {
     /// 429: too many failed authentications from this address.
     #[error("too many failed authentications from this address; try again in a minute")]
     TooManyRequests,
+    /// 429: this token made more requests than `TESSERA_RATE_LIMIT_PER_TOKEN` allows; sent
+    /// with `Retry-After`.
+    #[error("too many requests with this token: at most {limit} per second; retry after {retry_after} s")]
+    RateLimited {
+        /// The configured requests per second.
+        limit: u32,
+        /// Whole seconds until a request will be accepted again.
+        retry_after: u64,
+    },
     /// 502: a provider's remote service refused or could not be reached during an open.
     #[error("{message}")]
     BadGateway {
@@ -92,9 +101,9 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Invalid(msg) => ApiError::BadRequest(msg),
             e @ StoreError::NotGranted { .. } => ApiError::Forbidden(e.to_string()),
-            e @ (StoreError::Database { .. } | StoreError::Connect { .. }) => {
-                ApiError::Unavailable(e)
-            }
+            e @ (StoreError::Database { .. }
+            | StoreError::Connect { .. }
+            | StoreError::WriteFailed(_)) => ApiError::Unavailable(e),
             e => ApiError::unexpected(e),
         }
     }
@@ -127,7 +136,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -154,7 +165,14 @@ impl ResponseError for ApiError {
         {
             body["diagnostics"] = serde_json::to_value(diagnostics).unwrap_or_default();
         }
-        HttpResponse::build(status).json(body)
+        let mut response = HttpResponse::build(status);
+        if let ApiError::RateLimited { retry_after, .. } = self {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                retry_after.to_string(),
+            ));
+        }
+        response.json(body)
     }
 }
 

@@ -19,7 +19,8 @@
 //!   registers them and generates the OpenAPI document served at `/api/openapi.json`.
 //! - `auth` — the [`Caller`] extractor: one token lookup per request, no cache, so a revoked
 //!   or expired token fails on the very next request, on every replica; `throttle` answers
-//!   429 to an address after too many refused tokens.
+//!   429 to an address after too many refused tokens; `ratelimit` answers 429 to a token
+//!   over `TESSERA_RATE_LIMIT_PER_TOKEN` (off by default).
 //! - `service` — the work: permission checks, evaluation, sessions, administration.
 //! - `open` — the capability-holding [`tessera_lang::Decrypter`] and
 //!   [`tessera_lang::Providers`] implementations (the latter delegating to the
@@ -55,6 +56,7 @@ mod exchange;
 pub mod metrics;
 mod oidc;
 mod open;
+mod ratelimit;
 mod routes;
 mod service;
 mod startup;

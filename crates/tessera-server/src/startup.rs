@@ -269,7 +269,11 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         .ensure_every_org()
         .await
         .map_err(|e| StartupError::SigningKeys(e.to_string()))?;
-    let service = web::Data::new(Service::new(store.clone(), issuer, registry).dev_mode(config.dev));
+    let service = web::Data::new(
+        Service::new(store.clone(), issuer, registry)
+            .dev_mode(config.dev)
+            .with_rate_limit(config.rate_limit_per_token),
+    );
     let metrics_handle = metrics::install();
     let handle_data = web::Data::new(metrics_handle.clone());
     // `/metrics` is on the main listener unless it has one of its own.

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tessera_types::{OrgName, QualifiedEnv};
 
 use crate::db::{args, Row, Tx};
+use crate::writer::Write;
 use crate::{now, Store, StoreError, UnixTime};
 
 /// Who acts, and from where: recorded in every audit entry the action writes.
@@ -156,6 +157,15 @@ pub struct AuditEntry {
     pub details: serde_json::Value,
 }
 
+/// What the group-commit writer has done (see [`Store::group_commit_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupCommitStats {
+    /// Transactions committed.
+    pub batches: u64,
+    /// Writes (audit entries and open sessions) they held.
+    pub writes: u64,
+}
+
 /// Filters for [`Store::list_audit`]. Pages run newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -296,12 +306,15 @@ fn decode(r: &Row) -> Result<(AuditEntry, String, String), StoreError> {
     Ok((entry, details_text, r.text(11)?))
 }
 
-/// Appends an entry inside `tx`, which must hold the write lock ([`crate::db::Pool::begin_write`]).
-pub(crate) async fn append(
-    tx: &mut Tx,
-    ctx: &AuditContext,
-    rec: &AuditRecord,
-) -> Result<i64, StoreError> {
+/// The last entry of the chain: its `seq` and hash.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    seq: i64,
+    hash: String,
+}
+
+/// Reads the chain head inside `tx`, which must hold the write lock.
+pub(crate) async fn read_head(tx: &mut Tx) -> Result<Head, StoreError> {
     let head = tx
         .fetch_one(
             "SELECT last_seq, last_hash FROM audit_head WHERE id = 1",
@@ -309,10 +322,34 @@ pub(crate) async fn append(
             "reading the audit chain head",
         )
         .await?;
-    let (last_seq, last_hash) = (head.i64(0)?, head.text(1)?);
+    Ok(Head {
+        seq: head.i64(0)?,
+        hash: head.text(1)?,
+    })
+}
+
+/// Records `head` as the chain's last entry inside `tx`.
+pub(crate) async fn write_head(tx: &mut Tx, head: &Head) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1",
+        args![head.seq, &head.hash],
+        "advancing the audit chain head",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts the entry that follows `head` and advances `head` in memory; the caller writes
+/// the head back ([`write_head`]) before committing.
+pub(crate) async fn insert_after(
+    tx: &mut Tx,
+    head: &mut Head,
+    ctx: &AuditContext,
+    rec: &AuditRecord,
+) -> Result<i64, StoreError> {
     let details_text = rec.details.to_string();
     let entry = AuditEntry {
-        seq: last_seq + 1,
+        seq: head.seq + 1,
         timestamp: now(),
         org: rec.org.clone(),
         event: rec.event.clone(),
@@ -324,7 +361,7 @@ pub(crate) async fn append(
         outcome: rec.outcome,
         details: rec.details.clone(),
     };
-    let hash = chain_hash(&last_hash, &entry, &details_text);
+    let hash = chain_hash(&head.hash, &entry, &details_text);
     tx.execute(
         "INSERT INTO audit_log (seq, ts, org, event, actor, token_id, environment, revision, \
          source, outcome, details, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -345,28 +382,50 @@ pub(crate) async fn append(
         "appending to the audit log",
     )
     .await?;
-    tx.execute(
-        "UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1",
-        args![entry.seq, &hash],
-        "advancing the audit chain head",
-    )
-    .await?;
+    *head = Head {
+        seq: entry.seq,
+        hash,
+    };
     Ok(entry.seq)
+}
+
+/// Appends an entry inside `tx`, which must hold the write lock ([`crate::db::Pool::begin_write`]).
+pub(crate) async fn append(
+    tx: &mut Tx,
+    ctx: &AuditContext,
+    rec: &AuditRecord,
+) -> Result<i64, StoreError> {
+    let mut head = read_head(tx).await?;
+    let seq = insert_after(tx, &mut head, ctx, rec).await?;
+    write_head(tx, &head).await?;
+    Ok(seq)
 }
 
 impl Store {
     /// Appends one audit entry in its own transaction and returns its `seq`. For actions
     /// that change nothing in the store (reads, opens, decrypts): call it before returning
     /// the result, and fail the action if it fails.
+    ///
+    /// Entries from concurrent callers are committed together (see `writer`): the call
+    /// returns once the transaction holding this entry is committed, and fails if it failed.
     pub async fn record_audit(
         &self,
         ctx: &AuditContext,
         rec: &AuditRecord,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin_write().await?;
-        let seq = append(&mut tx, ctx, rec).await?;
-        tx.commit().await?;
-        Ok(seq)
+        self.writer
+            .write(Write::Audit(ctx.clone(), rec.clone()))
+            .await
+    }
+
+    /// How many group-commit transactions have been committed, and how many writes they
+    /// held, since this store was connected.
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        let s = self.writer.stats();
+        GroupCommitStats {
+            batches: s.batches.load(std::sync::atomic::Ordering::Relaxed),
+            writes: s.writes.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// One page of an organization's audit entries, newest first.

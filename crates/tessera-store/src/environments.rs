@@ -81,6 +81,32 @@ pub struct RevisionTag {
     pub modified_at: UnixTime,
 }
 
+/// An environment found by name, with the identity its revisions are stored under.
+///
+/// Environment ids are never reused (a deleted and re-created environment gets a new one),
+/// and revisions are immutable, so a [`RevisionKey`] names the same text forever: callers
+/// may cache what they derive from a revision's text under it without invalidation.
+#[derive(Debug, Clone)]
+pub struct EnvHandle {
+    /// The environment's metadata.
+    pub environment: Environment,
+    id: i64,
+}
+
+/// The identity of one revision's immutable content (see [`EnvHandle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RevisionKey {
+    env_id: i64,
+    number: u64,
+}
+
+impl RevisionKey {
+    /// The revision number.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+}
+
 /// The ids of an environment and its organization, and its newest revision.
 pub(crate) struct EnvKey {
     pub(crate) org_id: i64,
@@ -215,6 +241,90 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("environment {org}/{env}")))?;
         decode_env(org, &row)
+    }
+
+    /// An environment's metadata and identity in one query, or `NotFound`.
+    pub async fn environment_handle(
+        &self,
+        org: &OrgName,
+        env: &QualifiedEnv,
+    ) -> Result<EnvHandle, StoreError> {
+        let row = self
+            .pool
+            .fetch_optional(
+                &format!(
+                    "SELECT {ENV_COLUMNS}, e.id FROM environments e JOIN orgs o ON o.id = e.org_id \
+                     WHERE o.name = $1 AND e.project = $2 AND e.name = $3"
+                ),
+                args![org.as_str(), env.project.as_str(), env.env.as_str()],
+                "reading an environment",
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("environment {org}/{env}")))?;
+        Ok(EnvHandle {
+            environment: decode_env(org, &row)?,
+            id: row.i64(7)?,
+        })
+    }
+
+    /// The revision `version` names (`None`: the newest) in an environment found by
+    /// [`Store::environment_handle`]; a query only for tags other than `latest`.
+    pub async fn resolve_version_in(
+        &self,
+        handle: &EnvHandle,
+        version: Option<&Version>,
+    ) -> Result<RevisionKey, StoreError> {
+        let head = handle.environment.latest_revision;
+        let (org, env) = (&handle.environment.org, &handle.environment.name);
+        let number = match version {
+            None => head,
+            Some(Version::Tag(t)) if t == "latest" => head,
+            Some(Version::Revision(n)) if *n >= 1 && *n <= head => *n,
+            Some(Version::Revision(n)) => {
+                return Err(StoreError::NotFound(format!(
+                    "revision {n} of environment {org}/{env}"
+                )))
+            }
+            Some(Version::Tag(t)) => {
+                let row = self
+                    .pool
+                    .fetch_optional(
+                        "SELECT revision FROM revision_tags WHERE env_id = $1 AND name = $2",
+                        args![handle.id, t.as_str()],
+                        "resolving a revision tag",
+                    )
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::NotFound(format!("tag {t:?} of environment {org}/{env}"))
+                    })?;
+                row.i64(0)? as u64
+            }
+        };
+        Ok(RevisionKey {
+            env_id: handle.id,
+            number,
+        })
+    }
+
+    /// The revision a [`RevisionKey`] names.
+    pub async fn revision_at(&self, key: RevisionKey) -> Result<Revision, StoreError> {
+        let row = self
+            .pool
+            .fetch_optional(
+                "SELECT number, yaml, author, created_at, retracted FROM revisions \
+                 WHERE env_id = $1 AND number = $2",
+                args![key.env_id, key.number as i64],
+                "reading a revision",
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("revision {}", key.number)))?;
+        Ok(Revision {
+            number: row.i64(0)? as u64,
+            yaml: row.text(1)?,
+            author: row.text(2)?,
+            created_at: row.i64(3)?,
+            retracted: row.flag(4)?,
+        })
     }
 
     /// Every environment of an organization, by project and name.

@@ -6,7 +6,7 @@
 //! naming the organization and the environment (`tessera_crypto::Aad::environment`);
 //! sessions and signing keys with the organization and a purpose.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use tessera_crypto::{Aad, DataKey, Keyring, MasterKey, MasterKeyId, SecretString, WrappedKey};
 use tessera_types::{OrgName, QualifiedEnv};
@@ -134,6 +134,69 @@ pub struct MasterKeyRotation {
 }
 
 impl Store {
+    /// The organization's id, from the cache when known (organizations are never renamed
+    /// or deleted).
+    pub(crate) async fn cached_org_id(&self, org: &OrgName) -> Result<i64, StoreError> {
+        if let Some(id) = self.caches.org_ids.get(org.as_str()) {
+            return Ok(id);
+        }
+        let mut c = &self.pool;
+        let id = org_id(&mut c, org).await?;
+        self.caches.org_ids.insert(org.as_str().to_owned(), id);
+        Ok(id)
+    }
+
+    /// Data key `key_id` of an organization (its current one when `None`), unwrapped, from
+    /// the cache when known (see `cache` for why this cannot go stale).
+    async fn cached_data_key(
+        &self,
+        org_id: i64,
+        org: &OrgName,
+        key_id: Option<u32>,
+    ) -> Result<Arc<DataKey>, StoreError> {
+        let key_id = key_id.or_else(|| self.caches.current_key.get(&org_id));
+        if let Some(k) = key_id {
+            if let Some(dk) = self.caches.data_keys.get(&(org_id, k)) {
+                return Ok(dk);
+            }
+        }
+        let mut c = &self.pool;
+        let dk = Arc::new(data_key(&mut c, &self.keyring, org_id, org, key_id).await?);
+        if key_id.is_none() {
+            self.caches.current_key.insert(org_id, dk.id());
+        }
+        self.caches.data_keys.insert((org_id, dk.id()), dk.clone());
+        Ok(dk)
+    }
+
+    /// [`seal`] with the cached current data key.
+    pub(crate) async fn seal_cached(
+        &self,
+        org_id: i64,
+        org: &OrgName,
+        plaintext: &[u8],
+        aad: &Aad,
+    ) -> Result<Vec<u8>, StoreError> {
+        let dk = self.cached_data_key(org_id, org, None).await?;
+        tessera_crypto::seal(&dk, plaintext, aad)
+            .map_err(crypto(format!("sealing for {}", aad.description())))
+    }
+
+    /// [`open`] with the cached data key that sealed the value.
+    pub(crate) async fn open_cached(
+        &self,
+        org_id: i64,
+        org: &OrgName,
+        sealed: &[u8],
+        aad: &Aad,
+    ) -> Result<tessera_crypto::SecretBytes, StoreError> {
+        let key_id = tessera_crypto::sealed_key_id(sealed)
+            .map_err(crypto(format!("decrypting for {}", aad.description())))?;
+        let dk = self.cached_data_key(org_id, org, Some(key_id)).await?;
+        tessera_crypto::open(&dk, sealed, aad)
+            .map_err(crypto(format!("decrypting for {}", aad.description())))
+    }
+
     /// Seals a secret of environment `env` for storage in its definition and returns the
     /// text that goes in `fn::secret: {ciphertext: …}`. Needs no grant: sealing reveals nothing.
     pub async fn encrypt_secret(
@@ -142,18 +205,11 @@ impl Store {
         env: &QualifiedEnv,
         plaintext: &SecretString,
     ) -> Result<String, StoreError> {
-        let mut c = &self.pool;
-        let id = org_id(&mut c, org).await?;
+        let id = self.cached_org_id(org).await?;
         let aad = Aad::environment(org.as_str(), &env.to_string());
-        let sealed = seal(
-            &mut c,
-            &self.keyring,
-            id,
-            org,
-            plaintext.expose().as_bytes(),
-            &aad,
-        )
-        .await?;
+        let sealed = self
+            .seal_cached(id, org, plaintext.expose().as_bytes(), &aad)
+            .await?;
         Ok(tessera_crypto::to_text(&sealed))
     }
 
@@ -174,10 +230,9 @@ impl Store {
         }
         let context = || format!("decrypting a secret of {org}/{env}");
         let sealed = tessera_crypto::from_text(ciphertext).map_err(crypto(context()))?;
-        let mut c = &self.pool;
-        let id = org_id(&mut c, org).await?;
+        let id = self.cached_org_id(org).await?;
         let aad = Aad::environment(org.as_str(), &env.to_string());
-        let plain = open(&mut c, &self.keyring, id, org, &sealed, &aad).await?;
+        let plain = self.open_cached(id, org, &sealed, &aad).await?;
         plain.into_secret_string().map_err(crypto(context()))
     }
 
@@ -204,6 +259,7 @@ impl Store {
             .details(serde_json::json!({ "dataKeyId": next }));
         audit::append(&mut tx, ctx, &rec).await?;
         tx.commit().await?;
+        self.caches.current_key.invalidate(&id);
         Ok(next)
     }
 

@@ -28,10 +28,13 @@
 //!   already sealed ([`Store::encrypt_secret`]), tokens are stored as hashes, sessions and
 //!   signing keys are sealed with the organization's data key.
 //! - *Decryption needs an [`access::OpenGrant`]*, which only [`Store::authorize_open`] mints.
+//! - *Caches hold only what cannot change or is harmless when briefly stale* (see `cache`):
+//!   organization ids, unwrapped data keys by id. Never tokens, permissions or plaintext.
 #![warn(missing_docs)]
 
 pub mod access;
 pub mod audit;
+mod cache;
 mod db;
 pub mod environments;
 pub mod keys;
@@ -43,6 +46,7 @@ pub mod roles;
 pub mod sessions;
 pub mod teams;
 pub mod tokens;
+mod writer;
 
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -127,6 +131,10 @@ pub enum StoreError {
         /// The environment.
         env: String,
     },
+    /// A group-committed write (an audit entry, an open session) was not committed: the
+    /// batch it was in failed, or the writer stopped. Nothing of the batch was kept.
+    #[error("the audit log could not be written: {0}")]
+    WriteFailed(String),
     /// Data in the database does not have the shape this build expects.
     #[error("unexpected data in the database: {0}")]
     Corrupt(String),
@@ -178,6 +186,8 @@ pub struct PoolStats {
 pub struct Store {
     pub(crate) pool: Pool,
     pub(crate) keyring: Arc<RwLock<Keyring>>,
+    pub(crate) writer: Arc<writer::GroupWriter>,
+    pub(crate) caches: Arc<cache::Caches>,
 }
 
 impl std::fmt::Debug for Store {
@@ -235,8 +245,10 @@ impl Store {
         };
         migrate::run(&pool).await?;
         Ok(Store {
+            writer: Arc::new(writer::GroupWriter::start(pool.clone())),
             pool,
             keyring: Arc::new(RwLock::new(keyring)),
+            caches: Arc::new(cache::Caches::new()),
         })
     }
 

@@ -10,7 +10,8 @@ use tessera_types::{OrgName, QualifiedEnv};
 use crate::access::OpenGrant;
 use crate::db::args;
 use crate::environments::env_key;
-use crate::{keys, new_id, now, Store, StoreError, UnixTime};
+use crate::writer::{SessionRow, Write};
+use crate::{new_id, now, Store, StoreError, UnixTime};
 
 /// An open session's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,24 +58,22 @@ impl Store {
         let mut c = &self.pool;
         let key = env_key(&mut c, org, env).await?;
         let id = new_id()?;
-        let sealed = keys::seal(
-            &mut c,
-            &self.keyring,
-            key.org_id,
-            org,
-            result.expose(),
-            &aad(org, env, &id),
-        )
-        .await?;
+        let sealed = self
+            .seal_cached(key.org_id, org, result.expose(), &aad(org, env, &id))
+            .await?;
         let t = now();
         let expires_at = t.saturating_add(ttl_seconds);
-        self.pool
-            .execute(
-                "INSERT INTO open_sessions (id, org_id, env_id, principal, sealed, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                args![&id, key.org_id, key.env_id, grant.principal(), &sealed, t, expires_at],
-                "storing an open session",
-            )
+        // Through the group-commit writer: concurrent opens share one commit.
+        self.writer
+            .write(Write::Session(SessionRow {
+                id: id.clone(),
+                org_id: key.org_id,
+                env_id: key.env_id,
+                principal: grant.principal().to_owned(),
+                sealed,
+                created_at: t,
+                expires_at,
+            }))
             .await?;
         Ok(OpenSession {
             id,
@@ -114,15 +113,9 @@ impl Store {
             )
             .await?
             .ok_or_else(not_found)?;
-        let plain = keys::open(
-            &mut c,
-            &self.keyring,
-            key.org_id,
-            org,
-            &row.bytes(1)?,
-            &aad(org, env, id),
-        )
-        .await?;
+        let plain = self
+            .open_cached(key.org_id, org, &row.bytes(1)?, &aad(org, env, id))
+            .await?;
         let session = OpenSession {
             id: id.to_owned(),
             org: org.clone(),

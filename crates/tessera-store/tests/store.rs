@@ -33,6 +33,7 @@ both_backends!(
     sessions_are_sealed_and_expire,
     oidc_keys_and_issuers,
     migrations_rerun_on_an_existing_database,
+    concurrent_audit_entries_share_commits_and_keep_the_chain,
 );
 
 async fn setup(db: &TestDb) -> Store {
@@ -1177,4 +1178,55 @@ async fn audit_write_failure_fails_the_action() {
         matches!(open, Err(AuthorizeError::Store(_))),
         "no grant without its audit entry"
     );
+}
+
+async fn concurrent_audit_entries_share_commits_and_keep_the_chain(db: TestDb) {
+    let s = setup(&db).await;
+    let before = s.group_commit_stats();
+    let n = 200;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let ctx = AuditContext::new(format!("user{i}"));
+                let rec = AuditRecord::new(&org("acme"), "environment.open");
+                s.record_audit(&ctx, &rec).await
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap().expect("every entry is committed"));
+    }
+    seqs.sort();
+    seqs.dedup();
+    assert_eq!(seqs.len(), n, "every entry has its own place in the chain");
+    let after = s.group_commit_stats();
+    let (batches, writes) = (after.batches - before.batches, after.writes - before.writes);
+    assert_eq!(writes, n as u64);
+    assert!(
+        batches * 4 <= writes,
+        "{n} concurrent entries took {batches} commits"
+    );
+    match s.verify_audit_chain().await.unwrap() {
+        ChainStatus::Intact { entries } => assert!(entries >= n as u64),
+        broken => panic!("{broken}"),
+    }
+    let page = s
+        .list_audit(
+            &org("acme"),
+            &AuditFilter {
+                limit: Some(1000),
+                ..AuditFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    for i in 0..n {
+        let actor = format!("user{i}");
+        assert!(
+            page.entries.iter().any(|e| e.actor == actor),
+            "{actor} missing"
+        );
+    }
 }

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 
 use tessera_store::access::{effective_permission, AccessFacts, EffectivePermission, EnvFacts};
 use tessera_store::audit::AuditRecord;
-use tessera_store::StoreError;
 use tessera_types::{OrgName, Permission, QualifiedEnv, Scope};
 
 use super::Service;
@@ -80,27 +79,6 @@ impl Service {
     ) -> Result<AccessFacts, ApiError> {
         caller.check_org(org)?;
         Ok(self.store.access_facts(&caller.principal, org).await?)
-    }
-
-    /// The caller's permission on `env` from already loaded facts (`none` if it does not exist).
-    pub(crate) async fn permission_with(
-        &self,
-        facts: &AccessFacts,
-        org: &OrgName,
-        env: &QualifiedEnv,
-    ) -> Result<Permission, StoreError> {
-        match self.store.environment(org, env).await {
-            Ok(e) => Ok(effective_permission(
-                facts,
-                &EnvFacts {
-                    name: env,
-                    tags: &e.tags,
-                },
-            )
-            .permission),
-            Err(StoreError::NotFound(_)) => Ok(Permission::None),
-            Err(e) => Err(e),
-        }
     }
 
     /// Whether the caller may create `env` (write permission as if it existed, untagged).

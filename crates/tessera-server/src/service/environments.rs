@@ -7,11 +7,14 @@
 //! the capability-holding decrypter and providers (see [`crate::open`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value as Json};
 use tessera_crypto::SecretBytes;
-use tessera_lang::{EvalContext, Loaded};
-use tessera_store::access::{AccessFacts, GrantSource, OpenPurpose};
+use tessera_lang::{EvalContext, Loaded, Parsed};
+use tessera_store::access::{
+    effective_permission, AccessFacts, EnvFacts, GrantSource, OpenPurpose,
+};
 use tessera_store::access::{AuthorizeError, EffectivePermission};
 use tessera_store::StoreError;
 use tessera_types::{OrgName, Permission, QualifiedEnv, Version};
@@ -212,7 +215,7 @@ impl Service {
         let fetch = |name: String| async move {
             if name == root {
                 if let Some(text) = root_text {
-                    return Ok(text.to_owned());
+                    return Ok(Arc::new(Parsed::new(&name, text, &self.limits)));
                 }
             }
             let missing = || format!("environment {name:?} not found");
@@ -224,24 +227,46 @@ impl Service {
             } else {
                 r.version.clone()
             };
-            match self.permission_with(facts, org, &r.env).await {
-                Ok(p) if p >= need => {}
-                Ok(_) => return Err(missing()),
-                Err(e) => {
-                    tracing::error!(error = %e, "reading an environment for evaluation");
-                    return Err(format!("environment {name:?} could not be read"));
-                }
+            let unreadable = |e: StoreError| {
+                tracing::error!(error = %e, "reading an environment for evaluation");
+                format!("environment {name:?} could not be read")
+            };
+            // One query finds the environment, its tags (for the permission) and its head.
+            let handle = match self.store.environment_handle(org, &r.env).await {
+                Ok(h) => h,
+                Err(StoreError::NotFound(_)) => return Err(missing()),
+                Err(e) => return Err(unreadable(e)),
+            };
+            let tags = &handle.environment.tags;
+            let permission = effective_permission(facts, &EnvFacts { name: &r.env, tags });
+            if permission.permission < need {
+                return Err(missing());
             }
-            match self.store.revision(org, &r.env, version.as_ref()).await {
-                Ok(rev) => Ok(rev.yaml),
-                Err(StoreError::NotFound(what)) => Err(format!("{what} not found")),
-                Err(e) => {
-                    tracing::error!(error = %e, "reading an environment for evaluation");
-                    Err(format!("environment {name:?} could not be read"))
+            let key = match self
+                .store
+                .resolve_version_in(&handle, version.as_ref())
+                .await
+            {
+                Ok(k) => k,
+                Err(StoreError::NotFound(what)) => return Err(format!("{what} not found")),
+                Err(e) => return Err(unreadable(e)),
+            };
+            // Revisions are immutable: a parse under this name is valid forever.
+            let cache_key = (key, name.clone());
+            if let Some(parsed) = self.parsed.get(&cache_key) {
+                return Ok(parsed);
+            }
+            match self.store.revision_at(key).await {
+                Ok(rev) => {
+                    let parsed = Arc::new(Parsed::new(&name, &rev.yaml, &self.limits));
+                    self.parsed.insert(cache_key, parsed.clone());
+                    Ok(parsed)
                 }
+                Err(StoreError::NotFound(what)) => Err(format!("{what} not found")),
+                Err(e) => Err(unreadable(e)),
             }
         };
-        tessera_lang::load_closure(root, &self.limits, fetch).await
+        tessera_lang::load_closure_parsed(root, &self.limits, fetch).await
     }
 
     /// `GET /api/esc/environments/{org}`: the environments the caller can read.
@@ -576,10 +601,16 @@ impl Service {
         });
         let bytes = SecretBytes::new(serde_json::to_vec(&body).map_err(ApiError::unexpected)?);
         drop(body);
-        let eff = self
-            .store
-            .effective_permission(&caller.principal, org, env)
-            .await?;
+        // The facts loaded for this request decide the session cap; reloading them would
+        // cost a round of queries for nothing (Open itself was decided by the grant).
+        let tags = self.store.environment(org, env).await?.tags;
+        let eff = effective_permission(
+            &facts,
+            &EnvFacts {
+                name: env,
+                tags: &tags,
+            },
+        );
         let ttl = session_ttl(self, org, env, &eff, asked).await?;
         let session = self.store.create_session(&grant, env, &bytes, ttl).await?;
         Ok(session.id)

@@ -11,16 +11,23 @@ mod definitions;
 pub(crate) mod environments;
 pub(crate) mod issuers;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_lang::Limits;
+use moka::sync::Cache;
+use tessera_lang::{Limits, Parsed};
 use tessera_providers::Registry;
+use tessera_store::environments::RevisionKey;
 use tessera_store::Store;
 
 use crate::exchange::keys::IssuerKeys;
 use crate::oidc::Issuer;
+use crate::ratelimit::TokenRateLimit;
 use crate::throttle::AuthFailures;
+
+/// Parsed revisions kept at most (each is a definition's syntax tree, secrets as ciphertext).
+const PARSED_REVISIONS: u64 = 4_096;
 
 /// What the handlers call. Cheap to clone.
 #[derive(Clone)]
@@ -39,6 +46,12 @@ pub(crate) struct Service {
     exchange_keys: Arc<IssuerKeys>,
     /// Development mode: `http://127.0.0.1…` CI issuers may be trusted.
     dev: bool,
+    /// Parsed definitions by revision and the name they were parsed under. Revisions are
+    /// immutable and a [`RevisionKey`] is never reused, so entries never go stale and no
+    /// replica needs telling. They hold ciphertext only, never a decrypted value.
+    parsed: Cache<(RevisionKey, String), Arc<Parsed>>,
+    /// The per-token request limit, when configured.
+    rate_limit: Option<Arc<TokenRateLimit>>,
 }
 
 impl Service {
@@ -52,6 +65,8 @@ impl Service {
             providers,
             exchange_keys: Arc::new(IssuerKeys::new()),
             dev: false,
+            parsed: Cache::new(PARSED_REVISIONS),
+            rate_limit: None,
         }
     }
 
@@ -59,6 +74,16 @@ impl Service {
     pub(crate) fn dev_mode(mut self, dev: bool) -> Service {
         self.dev = dev;
         self
+    }
+
+    /// Limits each token to `per_second` requests per second (`None`: no limit).
+    pub(crate) fn with_rate_limit(mut self, per_second: Option<NonZeroU32>) -> Service {
+        self.rate_limit = per_second.map(|r| Arc::new(TokenRateLimit::new(r)));
+        self
+    }
+
+    pub(crate) fn rate_limit(&self) -> Option<&TokenRateLimit> {
+        self.rate_limit.as_deref()
     }
 
     pub(crate) fn issuer(&self) -> &Issuer {

@@ -150,3 +150,79 @@ async fn when_the_audit_log_cannot_be_written_nothing_is_done() {
         "the update was not saved"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_opens_share_audit_commits_and_fail_together() {
+    use sqlx::Connection;
+    let app = TestApp::spawn().await;
+    app.create_env("app/dev", "values:\n  s:\n    fn::secret: batched-secret\n")
+        .await;
+    let p = env_path("app/dev");
+    let url = format!(
+        "sqlite://{}",
+        app.data_dir.path().join("tessera.db").display()
+    );
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let open_path = format!("{p}/open");
+    let concurrent_opens = |n: usize| {
+        let opens = (0..n).map(|_| app.post(&open_path, ADMIN_TOKEN));
+        futures::future::join_all(opens)
+    };
+
+    // While the audit log cannot be written, no concurrent open succeeds or leaves a session.
+    sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit down'); END")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let sessions_before = open_sessions(&mut c).await;
+    for r in concurrent_opens(16).await {
+        let r = r.expect(503);
+        assert!(!r.text.contains("batched-secret"));
+    }
+    assert_eq!(open_sessions(&mut c).await, sessions_before);
+    sqlx::query("DROP TRIGGER audit_down")
+        .execute(&mut c)
+        .await
+        .unwrap();
+
+    // Concurrent opens all succeed, each audited, in fewer commits than opens.
+    let stats_before = app.store.group_commit_stats();
+    let n = 32;
+    let mut ids = Vec::new();
+    for r in concurrent_opens(n).await {
+        ids.push(r.expect(200).json()["id"].as_str().unwrap().to_owned());
+    }
+    let stats = app.store.group_commit_stats();
+    let (batches, writes) = (
+        stats.batches - stats_before.batches,
+        stats.writes - stats_before.writes,
+    );
+    // Each open writes its audit entry and its session.
+    assert_eq!(writes, 2 * n as u64);
+    assert!(batches < writes, "{writes} writes took {batches} commits");
+    for id in &ids {
+        let s = app
+            .get(&format!("{p}/open/{id}"), ADMIN_TOKEN)
+            .await
+            .expect(200);
+        assert_eq!(s.json()["properties"]["s"]["value"], "batched-secret");
+    }
+    let opens = app
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.event == "environment.open" && e.outcome == Outcome::Allowed)
+        .count();
+    assert!(opens >= n, "{opens} open entries for {n} opens");
+    assert!(matches!(
+        app.store.verify_audit_chain().await.unwrap(),
+        tessera_store::audit::ChainStatus::Intact { .. }
+    ));
+}
+
+async fn open_sessions(c: &mut sqlx::SqliteConnection) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM open_sessions")
+        .fetch_one(c)
+        .await
+        .unwrap()
+}

@@ -155,6 +155,7 @@ impl TestApp {
             bootstrap_token: Some(SecretString::new(ADMIN_TOKEN)),
             oidc_issuer: None,
             providers: Some(ProvidersConfig::default()),
+            rate_limit_per_token: None,
             dev: false,
             ..RawConfig::default()
         })

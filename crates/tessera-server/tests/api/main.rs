@@ -12,5 +12,6 @@ mod observability;
 mod oidc;
 mod openapi;
 mod permissions;
+mod ratelimit;
 mod sdk;
 mod tls;

@@ -1,0 +1,236 @@
+//! Group commit: audit entries (and the open sessions that go with opens) written by one
+//! task, many per transaction.
+//!
+//! Every open, session read and decrypt appends an audit entry that must be durable before
+//! the caller is answered (fail closed). One transaction per entry costs one fsync per
+//! request and serializes every request on the audit chain lock. Instead, callers hand their
+//! write to [`GroupWriter`] and wait; a single task takes everything queued, appends it in
+//! order inside one write transaction, commits once, and only then answers every waiter.
+//! While one batch commits, the next one gathers, so under load N concurrent opens cost far
+//! fewer than N commits, and alone a request waits for nothing but its own commit.
+//!
+//! *Invariant (fail closed):* a waiter is answered `Ok` only after the commit that contains
+//! its write returned; if anything in a batch fails, the transaction is rolled back and
+//! every waiter of that batch gets the error. *Invariant (chain):* the task is the only
+//! appender besides other write transactions, and it appends under the same write lock
+//! ([`crate::db::Pool::begin_write`]), so the hash chain stays linear.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::audit::{self, AuditContext, AuditRecord};
+use crate::db::{args, Pool, Tx};
+use crate::StoreError;
+
+/// The most writes one transaction takes; more wait for the next batch.
+const MAX_BATCH: usize = 512;
+
+/// A row of `open_sessions`, already sealed.
+#[derive(Debug)]
+pub(crate) struct SessionRow {
+    pub(crate) id: String,
+    pub(crate) org_id: i64,
+    pub(crate) env_id: i64,
+    pub(crate) principal: String,
+    pub(crate) sealed: Vec<u8>,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+}
+
+/// One write a caller waits for.
+#[derive(Debug)]
+pub(crate) enum Write {
+    /// An audit entry; answered with its `seq`.
+    Audit(AuditContext, AuditRecord),
+    /// An open session; answered with 0.
+    Session(SessionRow),
+}
+
+struct Pending {
+    write: Write,
+    done: oneshot::Sender<Result<i64, StoreError>>,
+}
+
+/// The handle callers use; the task behind it owns the batching.
+#[derive(Debug)]
+pub(crate) struct GroupWriter {
+    queue: mpsc::UnboundedSender<Pending>,
+    stats: Arc<Stats>,
+}
+
+/// Counters of what the writer did (for metrics and tests).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) batches: AtomicU64,
+    pub(crate) writes: AtomicU64,
+}
+
+impl GroupWriter {
+    /// Starts the writer task on the current tokio runtime.
+    pub(crate) fn start(pool: Pool) -> GroupWriter {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(Stats::default());
+        tokio::spawn(run(pool, rx, stats.clone()));
+        GroupWriter { queue, stats }
+    }
+
+    /// Queues `write` and waits until the batch holding it is committed (or failed).
+    pub(crate) async fn write(&self, write: Write) -> Result<i64, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { write, done })
+            .map_err(|_| StoreError::WriteFailed("the audit writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::WriteFailed("the audit writer has stopped".into()))?
+    }
+
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stats: Arc<Stats>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let committed = {
+            let writes: Vec<&Write> = batch.iter().map(|p| &p.write).collect();
+            commit(&pool, &writes).await
+        };
+        match committed {
+            Ok(results) => {
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .writes
+                    .fetch_add(results.len() as u64, Ordering::Relaxed);
+                for (p, r) in batch.drain(..).zip(results) {
+                    let _ = p.done.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for p in batch.drain(..) {
+                    let _ = p.done.send(Err(StoreError::WriteFailed(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Writes the whole batch in one transaction; either all of it is committed or none.
+pub(crate) async fn commit(pool: &Pool, writes: &[&Write]) -> Result<Vec<i64>, StoreError> {
+    let mut tx = pool.begin_write().await?;
+    let mut head = audit::read_head(&mut tx).await?;
+    let mut results = Vec::with_capacity(writes.len());
+    for w in writes {
+        results.push(apply(&mut tx, &mut head, w).await?);
+    }
+    audit::write_head(&mut tx, &head).await?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn apply(tx: &mut Tx, head: &mut audit::Head, write: &Write) -> Result<i64, StoreError> {
+    match write {
+        Write::Audit(ctx, rec) => audit::insert_after(tx, head, ctx, rec).await,
+        Write::Session(s) => {
+            tx.execute(
+                "INSERT INTO open_sessions (id, org_id, env_id, principal, sealed, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                args![&s.id, s.org_id, s.env_id, s.principal.as_str(), &s.sealed, s.created_at, s.expires_at],
+                "storing an open session",
+            )
+            .await?;
+            Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditFilter, ChainStatus};
+    use crate::{Keyring, MasterKey, OrgName, Store};
+
+    async fn store(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let key = MasterKey::generate().unwrap();
+        let s = Store::connect(&url, Keyring::new(key)).await.unwrap();
+        let acme: OrgName = "acme".parse().unwrap();
+        s.create_org(&acme, &AuditContext::system()).await.unwrap();
+        s
+    }
+
+    fn entry(actor: &str) -> Write {
+        let acme: OrgName = "acme".parse().unwrap();
+        Write::Audit(
+            AuditContext::new(actor),
+            AuditRecord::new(&acme, "environment.open"),
+        )
+    }
+
+    /// Queues `writes` before the writer task starts, so they form one batch.
+    async fn one_batch(pool: Pool, writes: Vec<Write>) -> Vec<Result<i64, StoreError>> {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let mut answers = Vec::new();
+        for write in writes {
+            let (done, answer) = oneshot::channel();
+            queue.send(Pending { write, done }).unwrap();
+            answers.push(answer);
+        }
+        drop(queue);
+        tokio::spawn(run(pool, rx, Arc::default()));
+        let mut out = Vec::new();
+        for a in answers {
+            out.push(a.await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_every_write_of_its_batch_and_keeps_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let before = s.verify_audit_chain().await.unwrap();
+        s.pool
+            .execute(
+                "CREATE TRIGGER refuse_mallory BEFORE INSERT ON audit_log WHEN NEW.actor = 'mallory' \
+                 BEGIN SELECT RAISE(ABORT, 'audit disk full'); END",
+                args![],
+                "test",
+            )
+            .await
+            .unwrap();
+        let results = one_batch(
+            s.pool.clone(),
+            vec![entry("alice"), entry("mallory"), entry("bob")],
+        )
+        .await;
+        assert_eq!(results.len(), 3);
+        for r in &results {
+            let e = r.as_ref().expect_err("no write of a failed batch succeeds");
+            assert!(e.to_string().contains("audit disk full"), "{e}");
+        }
+        // Nothing of the batch was kept, and the chain is as it was.
+        assert_eq!(s.verify_audit_chain().await.unwrap(), before);
+        let acme: OrgName = "acme".parse().unwrap();
+        let listed = s.list_audit(&acme, &AuditFilter::default()).await.unwrap();
+        assert!(listed
+            .entries
+            .iter()
+            .all(|e| e.actor != "alice" && e.actor != "bob"));
+
+        // The next batch, without the poisoned entry, commits.
+        let results = one_batch(s.pool.clone(), vec![entry("alice"), entry("bob")]).await;
+        assert!(results.iter().all(|r| r.is_ok()));
+        let ChainStatus::Intact { entries } = s.verify_audit_chain().await.unwrap() else {
+            panic!("chain broken");
+        };
+        let ChainStatus::Intact { entries: was } = before else {
+            panic!("chain broken");
+        };
+        assert_eq!(entries, was + 2);
+    }
+}
