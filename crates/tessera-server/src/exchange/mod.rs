@@ -306,15 +306,16 @@ impl Service {
     ) -> Result<Json, Refusal> {
         let asked = validate(req)?;
         let org = asked.org.clone();
-        match self.store().org(&org).await {
-            Ok(_) => {}
+        // Read once: it settles that the organization exists and caps the lifetime below.
+        let max_lifetime = match self.store().org(&org).await {
+            Ok(o) => o.settings.max_token_lifetime_seconds,
             Err(StoreError::NotFound(_)) => {
                 return Err(Refusal::invalid_target(format!(
                     "organization {org} does not exist"
                 )))
             }
             Err(e) => return Err(store_unavailable(e)),
-        }
+        };
         let mut audit = Audited {
             service: self,
             org: &org,
@@ -383,11 +384,9 @@ impl Service {
             }
         };
 
-        let max = match self.store().org(&org).await {
-            Ok(o) => o.settings.max_token_lifetime_seconds,
-            Err(e) => return Err(store_unavailable(e)),
-        };
-        let lifetime = max.map_or(asked.lifetime, |m| asked.lifetime.min(m)).max(1);
+        let lifetime = max_lifetime
+            .map_or(asked.lifetime, |m| asked.lifetime.min(m))
+            .max(1);
         let owner = match &grant {
             Target::Team(t) => TokenOwner::Team(t.clone()),
             Target::User(u) => TokenOwner::User(u.clone()),

@@ -89,6 +89,10 @@ impl Service {
     ) -> Result<Json, ApiError> {
         self.require_scope(caller, org, None, "oidc.issuer.read")
             .await?;
+        self.find_issuer(org, id).await
+    }
+
+    async fn find_issuer(&self, org: &OrgName, id: &str) -> Result<Json, ApiError> {
         self.store
             .list_issuers(org)
             .await?
@@ -136,7 +140,7 @@ impl Service {
         self.store
             .update_issuer_policies(org, id, &update.policies, &caller.audit)
             .await?;
-        self.issuer_by_id(caller, org, id).await
+        self.find_issuer(org, id).await
     }
 
     /// `DELETE oidc/issuers/{id}`.
