@@ -1,8 +1,10 @@
 //! Authentication: the [`Caller`] extractor, the only way a handler learns who is asking.
 //!
-//! Every `/api/…` request carries `Authorization: token <TOKEN>`. The token is looked up by
-//! its hash on every request, with no cache, so revocation and expiry take effect on the
-//! next request on every replica. Unknown, malformed, expired and revoked tokens are all 401
+//! Every `/api/…` request carries `Authorization: token <TOKEN>`. Each request first reads
+//! the store's change counter ([`Snapshot`]); the token is then looked up by its hash at that
+//! snapshot (from the cache only if nothing changed since it was read), and expiry is judged
+//! against the clock, so revocation and expiry take effect on the next request on every
+//! replica. Unknown, malformed, expired and revoked tokens are all 401
 //! with the same message, so a caller learns nothing about which it was.
 
 use std::future::Future;
@@ -15,6 +17,7 @@ use tessera_crypto::SecretString;
 use tessera_store::access::Principal;
 use tessera_store::audit::AuditContext;
 use tessera_store::tokens::AccessToken;
+use tessera_store::Snapshot;
 use tessera_types::OrgName;
 
 use crate::error::ApiError;
@@ -29,6 +32,8 @@ pub struct Caller {
     pub principal: Principal,
     /// Actor, token id and source address, for audit entries.
     pub audit: AuditContext,
+    /// The store's state this request sees: every lookup of the request is made at it.
+    pub at: Snapshot,
 }
 
 impl Caller {
@@ -109,9 +114,10 @@ impl FromRequest for Caller {
                 Err(e) if presented => return Err(fail(e)),
                 Err(e) => return Err(e),
             };
+            let at = service.store().snapshot().await?;
             let token = service
                 .store()
-                .authenticate_token(&value)
+                .authenticate_token_at(at, &value)
                 .await?
                 .ok_or_else(|| fail(ApiError::Unauthorized(UNAUTHORIZED.into())))?;
             if let Some(limit) = service.rate_limit() {
@@ -126,6 +132,7 @@ impl FromRequest for Caller {
                 token,
                 principal,
                 audit,
+                at,
             })
         })
     }

@@ -16,7 +16,7 @@ use tessera_crypto::{Keyring, SecretString};
 use tessera_store::audit::AuditContext;
 use tessera_store::members::OrgRole;
 use tessera_store::tokens::{generate_token_value, NewToken, TokenOwner};
-use tessera_store::{Store, StoreError};
+use tessera_store::{ServerLock, Store, StoreError};
 
 use crate::config::{Bootstrap, Config};
 use crate::metrics;
@@ -73,6 +73,8 @@ pub struct Server {
     metrics_handle: PrometheusHandle,
     store: Store,
     generated_token: Option<SecretString>,
+    /// Held while the server runs: its SQLite database is its alone.
+    _lock: Option<ServerLock>,
 }
 
 impl std::fmt::Debug for Server {
@@ -243,6 +245,7 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         })?;
     }
     let store = Store::connect(&config.database_url, Keyring::new(config.master_key)).await?;
+    let lock = store.lock_for_server()?;
     let generated_token = match config.bootstrap {
         Some(b) => bootstrap(&store, b).await?,
         None => None,
@@ -328,6 +331,7 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         metrics_handle,
         store,
         generated_token,
+        _lock: lock,
     })
 }
 

@@ -11,6 +11,7 @@
 //! skips the check does not compile.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use tessera_types::{OrgName, Permission, QualifiedEnv, Scope};
 
@@ -21,10 +22,10 @@ use crate::orgs::{org_id, parse_permission};
 use crate::roles::load_roles;
 use crate::teams::{team_grants, team_id};
 use crate::tokens::{AccessToken, TokenOwner};
-use crate::{Store, StoreError};
+use crate::{Snapshot, Store, StoreError};
 
 /// Who asks for access.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Principal {
     /// A member (signed in, or through a personal token).
     Member {
@@ -247,6 +248,8 @@ pub struct OpenGrant {
     principal: String,
     org: OrgName,
     envs: BTreeSet<QualifiedEnv>,
+    /// When the check was decided: what the grant's holder looks up next sees the same state.
+    pub(crate) at: Snapshot,
 }
 
 impl OpenGrant {
@@ -413,6 +416,22 @@ impl Store {
         facts(&mut c, principal, org).await
     }
 
+    /// [`Store::access_facts`] at `at`, from the cache when read at the same snapshot.
+    pub async fn access_facts_at(
+        &self,
+        at: Snapshot,
+        principal: &Principal,
+        org: &OrgName,
+    ) -> Result<Arc<AccessFacts>, StoreError> {
+        let key = (org.clone(), principal.clone());
+        if let Some(facts) = self.caches.facts.get(&key, at) {
+            return Ok(facts);
+        }
+        let facts = Arc::new(self.access_facts(principal, org).await?);
+        self.caches.facts.insert(key, at, facts.clone());
+        Ok(facts)
+    }
+
     /// `principal`'s permission on `env`, with the rules granting it (`none` when the
     /// environment does not exist).
     pub async fn effective_permission(
@@ -462,19 +481,35 @@ impl Store {
         purpose: OpenPurpose,
         ctx: &AuditContext,
     ) -> Result<OpenGrant, AuthorizeError> {
-        let facts = self.access_facts(principal, org).await?;
+        let at = self.snapshot().await?;
+        self.authorize_open_at(at, principal, org, envs, purpose, ctx)
+            .await
+    }
+
+    /// [`Store::authorize_open_for`] at `at`: the facts and environments are those of that
+    /// snapshot (cached when read at it), and the grant carries it.
+    pub async fn authorize_open_at(
+        &self,
+        at: Snapshot,
+        principal: &Principal,
+        org: &OrgName,
+        envs: &[QualifiedEnv],
+        purpose: OpenPurpose,
+        ctx: &AuditContext,
+    ) -> Result<OpenGrant, AuthorizeError> {
+        let facts = self.access_facts_at(at, principal, org).await?;
         let Some(root) = envs.first() else {
             return Err(StoreError::Invalid("no environment to open".into()).into());
         };
         let names: Vec<String> = envs.iter().map(|e| e.to_string()).collect();
         for env in envs {
-            let permission = match self.environment(org, env).await {
-                Ok(e) => {
+            let permission = match self.environment_handle_at(at, org, env).await {
+                Ok(h) => {
                     effective_permission(
                         &facts,
                         &EnvFacts {
                             name: env,
-                            tags: &e.tags,
+                            tags: &h.environment.tags,
                         },
                     )
                     .permission
@@ -503,6 +538,7 @@ impl Store {
             principal: principal.describe(),
             org: org.clone(),
             envs: envs.iter().cloned().collect(),
+            at,
         })
     }
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tessera_types::{OrgName, QualifiedEnv};
 
-use crate::db::{args, Row, Tx};
+use crate::db::{args, Row, Tx, Val};
 use crate::writer::Write;
 use crate::{now, Store, StoreError, UnixTime};
 
@@ -339,14 +339,22 @@ pub(crate) async fn write_head(tx: &mut Tx, head: &Head) -> Result<(), StoreErro
     Ok(())
 }
 
-/// Inserts the entry that follows `head` and advances `head` in memory; the caller writes
-/// the head back ([`write_head`]) before committing.
-pub(crate) async fn insert_after(
-    tx: &mut Tx,
-    head: &mut Head,
-    ctx: &AuditContext,
-    rec: &AuditRecord,
-) -> Result<i64, StoreError> {
+/// An entry chained after a head, ready to insert.
+pub(crate) struct Chained {
+    entry: AuditEntry,
+    details_text: String,
+    hash: String,
+}
+
+impl Chained {
+    pub(crate) fn seq(&self) -> i64 {
+        self.entry.seq
+    }
+}
+
+/// The entry that follows `head`; advances `head` in memory. The caller inserts it
+/// ([`insert_chained`]) and writes the head back ([`write_head`]) before committing.
+pub(crate) fn chain(head: &mut Head, ctx: &AuditContext, rec: &AuditRecord) -> Chained {
     let details_text = rec.details.to_string();
     let entry = AuditEntry {
         seq: head.seq + 1,
@@ -362,31 +370,69 @@ pub(crate) async fn insert_after(
         details: rec.details.clone(),
     };
     let hash = chain_hash(&head.hash, &entry, &details_text);
-    tx.execute(
-        "INSERT INTO audit_log (seq, ts, org, event, actor, token_id, environment, revision, \
-         source, outcome, details, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        args![
-            entry.seq,
-            entry.timestamp,
-            &entry.org,
-            &entry.event,
-            &entry.actor,
-            entry.token_id.as_deref(),
-            entry.environment.as_deref(),
-            entry.revision.map(|n| n as i64),
-            entry.source.as_deref(),
-            entry.outcome.as_str(),
-            &details_text,
-            &hash
-        ],
-        "appending to the audit log",
-    )
-    .await?;
     *head = Head {
         seq: entry.seq,
-        hash,
+        hash: hash.clone(),
     };
-    Ok(entry.seq)
+    Chained {
+        entry,
+        details_text,
+        hash,
+    }
+}
+
+/// Rows per `INSERT` statement: 12 parameters each stays far below both backends' limits.
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// Inserts chained entries, many rows per statement.
+pub(crate) async fn insert_chained(tx: &mut Tx, rows: &[Chained]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
+        let mut args: Vec<Val<'_>> = Vec::with_capacity(chunk.len() * 12);
+        for (i, c) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&placeholders(i * 12, 12));
+            let e = &c.entry;
+            args.extend([
+                Val::from(e.seq),
+                Val::from(e.timestamp),
+                Val::from(&e.org),
+                Val::from(&e.event),
+                Val::from(&e.actor),
+                Val::from(e.token_id.as_deref()),
+                Val::from(e.environment.as_deref()),
+                Val::from(e.revision.map(|n| n as i64)),
+                Val::from(e.source.as_deref()),
+                Val::from(e.outcome.as_str()),
+                Val::from(&c.details_text),
+                Val::from(&c.hash),
+            ]);
+        }
+        tx.execute(&sql, &args, "appending to the audit log")
+            .await?;
+    }
+    Ok(())
+}
+
+/// `($n+1, …, $n+count)`.
+pub(crate) fn placeholders(n: usize, count: usize) -> String {
+    let list: Vec<String> = (n + 1..=n + count).map(|k| format!("${k}")).collect();
+    format!("({})", list.join(", "))
+}
+
+/// Inserts the entry that follows `head` and advances `head` in memory; the caller writes
+/// the head back ([`write_head`]) before committing.
+pub(crate) async fn insert_after(
+    tx: &mut Tx,
+    head: &mut Head,
+    ctx: &AuditContext,
+    rec: &AuditRecord,
+) -> Result<i64, StoreError> {
+    let chained = chain(head, ctx, rec);
+    insert_chained(tx, std::slice::from_ref(&chained)).await?;
+    Ok(chained.seq())
 }
 
 /// Appends an entry inside `tx`, which must hold the write lock ([`crate::db::Pool::begin_write`]).

@@ -5,6 +5,9 @@
 //! queries. Values are bound through [`Val`], whose variants carry their SQL type even when
 //! null (PostgreSQL needs it).
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{PgPool, Postgres, Row as _, Sqlite, SqlitePool, Transaction};
@@ -148,15 +151,34 @@ impl Row {
 }
 
 /// A connection pool on either backend.
+///
+/// A SQLite database belongs to one server process (see `Store::lock_for_server`), so its
+/// change counter lives in that process: [`LocalChanges`]. PostgreSQL, shared by replicas,
+/// keeps it in the database (`audit_head.changes`).
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    S(SqlitePool),
+    S(SqlitePool, LocalChanges),
     P(PgPool),
 }
 
-/// An open transaction on either backend.
+/// The change counter of a SQLite store: advanced after every committed change.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LocalChanges(Arc<AtomicI64>);
+
+impl LocalChanges {
+    pub(crate) fn current(&self) -> i64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn advance(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// An open transaction on either backend. A SQLite change transaction carries the counter
+/// it advances once committed.
 pub(crate) enum Tx {
-    S(Transaction<'static, Sqlite>),
+    S(Transaction<'static, Sqlite>, Option<LocalChanges>),
     P(Transaction<'static, Postgres>),
 }
 
@@ -165,28 +187,56 @@ fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 }
 
 impl Pool {
-    /// Begins a write transaction holding the store-wide write lock: on SQLite
-    /// `BEGIN IMMEDIATE`, on PostgreSQL a row lock on the audit chain head. Every write
-    /// appends to the audit chain, so writes are serialized anyway; taking the lock first
-    /// avoids lock upgrades (SQLite `SQLITE_BUSY`) and deadlocks (PostgreSQL).
+    /// Begins a change: a write transaction holding the store-wide write lock (on SQLite
+    /// `BEGIN IMMEDIATE`, on PostgreSQL a row lock on the audit chain head) that advances the
+    /// change counter when it commits. Every write appends to the audit chain, so writes are
+    /// serialized anyway; taking the lock first avoids lock upgrades (SQLite `SQLITE_BUSY`)
+    /// and deadlocks (PostgreSQL).
+    ///
+    /// *Invariant:* every statement that changes what a token, a permission or an
+    /// environment lookup answers runs in a transaction begun here, so a cache entry tagged
+    /// with the counter's value is current exactly while the counter has not moved.
     pub(crate) async fn begin_write(&self) -> Result<Tx, StoreError> {
+        self.begin(true).await
+    }
+
+    /// Begins a write transaction that only appends (audit entries, open sessions): the
+    /// same lock, but the change counter stays where it is, so appends invalidate nothing.
+    pub(crate) async fn begin_append(&self) -> Result<Tx, StoreError> {
+        self.begin(false).await
+    }
+
+    async fn begin(&self, change: bool) -> Result<Tx, StoreError> {
         let mut tx = match self {
-            Pool::S(p) => Tx::S(
+            Pool::S(p, changes) => Tx::S(
                 p.begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(db("beginning a transaction"))?,
+                change.then(|| changes.clone()),
             ),
             Pool::P(p) => Tx::P(p.begin().await.map_err(db("beginning a transaction"))?),
         };
         if let Tx::P(_) = tx {
-            tx.execute(
-                "SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE",
-                args![],
-                "locking the audit chain",
-            )
-            .await?;
+            // The counter's update takes the same row lock a plain `FOR UPDATE` would.
+            let lock = if change {
+                "UPDATE audit_head SET changes = changes + 1 WHERE id = 1"
+            } else {
+                "SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE"
+            };
+            tx.execute(lock, args![], "locking the audit chain").await?;
         }
         Ok(tx)
+    }
+
+    /// The change counter's value now (see [`Pool::begin_write`]).
+    pub(crate) async fn changes(&self) -> Result<i64, StoreError> {
+        match self {
+            Pool::S(_, changes) => Ok(changes.current()),
+            Pool::P(p) => sqlx::query_scalar("SELECT changes FROM audit_head WHERE id = 1")
+                .fetch_one(p)
+                .await
+                .map_err(db("reading the change counter")),
+        }
     }
 
     pub(crate) async fn execute(
@@ -196,7 +246,7 @@ impl Pool {
         op: &'static str,
     ) -> Result<u64, StoreError> {
         match self {
-            Pool::S(p) => sqlite_query(sql, args)
+            Pool::S(p, _) => sqlite_query(sql, args)
                 .execute(p)
                 .await
                 .map(|r| r.rows_affected()),
@@ -215,7 +265,7 @@ impl Pool {
         op: &'static str,
     ) -> Result<Vec<Row>, StoreError> {
         match self {
-            Pool::S(p) => sqlite_query(sql, args)
+            Pool::S(p, _) => sqlite_query(sql, args)
                 .fetch_all(p)
                 .await
                 .map(|v| v.into_iter().map(Row::S).collect()),
@@ -234,7 +284,7 @@ impl Pool {
         op: &'static str,
     ) -> Result<Option<Row>, StoreError> {
         match self {
-            Pool::S(p) => sqlite_query(sql, args)
+            Pool::S(p, _) => sqlite_query(sql, args)
                 .fetch_optional(p)
                 .await
                 .map(|v| v.map(Row::S)),
@@ -248,7 +298,7 @@ impl Pool {
 
     pub(crate) async fn close(&self) {
         match self {
-            Pool::S(p) => p.close().await,
+            Pool::S(p, _) => p.close().await,
             Pool::P(p) => p.close().await,
         }
     }
@@ -262,7 +312,7 @@ impl Tx {
         op: &'static str,
     ) -> Result<u64, StoreError> {
         match self {
-            Tx::S(t) => sqlite_query(sql, args)
+            Tx::S(t, _) => sqlite_query(sql, args)
                 .execute(&mut **t)
                 .await
                 .map(|r| r.rows_affected()),
@@ -281,7 +331,7 @@ impl Tx {
         op: &'static str,
     ) -> Result<Vec<Row>, StoreError> {
         match self {
-            Tx::S(t) => sqlite_query(sql, args)
+            Tx::S(t, _) => sqlite_query(sql, args)
                 .fetch_all(&mut **t)
                 .await
                 .map(|v| v.into_iter().map(Row::S).collect()),
@@ -300,7 +350,7 @@ impl Tx {
         op: &'static str,
     ) -> Result<Option<Row>, StoreError> {
         match self {
-            Tx::S(t) => sqlite_query(sql, args)
+            Tx::S(t, _) => sqlite_query(sql, args)
                 .fetch_optional(&mut **t)
                 .await
                 .map(|v| v.map(Row::S)),
@@ -325,10 +375,16 @@ impl Tx {
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::S(t) => t.commit().await,
-            Tx::P(t) => t.commit().await,
+            Tx::S(t, changes) => {
+                let committed = t.commit().await;
+                // Even a failed commit may have reached the disk: advancing is always safe.
+                if let Some(changes) = changes {
+                    changes.advance();
+                }
+                committed.map_err(db("committing"))
+            }
+            Tx::P(t) => t.commit().await.map_err(db("committing")),
         }
-        .map_err(db("committing"))
     }
 }
 

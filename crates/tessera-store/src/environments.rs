@@ -9,13 +9,14 @@
 //! Definitions arrive with every secret already sealed (see [`Store::encrypt_secret`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use tessera_types::{OrgName, QualifiedEnv, Version};
 
 use crate::audit::{self, AuditContext, AuditRecord};
 use crate::db::{args, is_unique_violation, Conn, Row};
 use crate::orgs::org_id;
-use crate::{now, Store, StoreError, UnixTime};
+use crate::{now, Snapshot, Store, StoreError, UnixTime};
 
 /// An environment's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +265,31 @@ impl Store {
         Ok(EnvHandle {
             environment: decode_env(org, &row)?,
             id: row.i64(7)?,
+        })
+    }
+
+    /// [`Store::environment_handle`] at `at`, from the cache when read at the same snapshot.
+    pub async fn environment_handle_at(
+        &self,
+        at: Snapshot,
+        org: &OrgName,
+        env: &QualifiedEnv,
+    ) -> Result<Arc<EnvHandle>, StoreError> {
+        let key = (org.clone(), env.clone());
+        if let Some(handle) = self.caches.environments.get(&key, at) {
+            return Ok(handle);
+        }
+        let handle = Arc::new(self.environment_handle(org, env).await?);
+        self.caches.environments.insert(key, at, handle.clone());
+        Ok(handle)
+    }
+
+    /// The ids of the environment a handle names and of its organization.
+    pub(crate) async fn env_key_of(&self, handle: &EnvHandle) -> Result<EnvKey, StoreError> {
+        Ok(EnvKey {
+            org_id: self.cached_org_id(&handle.environment.org).await?,
+            env_id: handle.id,
+            head: handle.environment.latest_revision,
         })
     }
 

@@ -28,8 +28,12 @@
 //!   already sealed ([`Store::encrypt_secret`]), tokens are stored as hashes, sessions and
 //!   signing keys are sealed with the organization's data key.
 //! - *Decryption needs an [`access::OpenGrant`]*, which only [`Store::authorize_open`] mints.
-//! - *Caches hold only what cannot change or is harmless when briefly stale* (see `cache`):
-//!   organization ids, unwrapped data keys by id. Never tokens, permissions or plaintext.
+//! - *Caches never serve what a change has made stale* (see `cache`): what cannot change
+//!   (organization ids, unwrapped data keys, sealed sessions) is kept as is; tokens, access
+//!   facts and environment lookups are tagged with the change counter's value and served only
+//!   at that value ([`Snapshot`]). Never token values or plaintext.
+//! - *One server per SQLite database* ([`Store::lock_for_server`]), since its change counter
+//!   lives in that server's memory; replicas share PostgreSQL.
 #![warn(missing_docs)]
 
 pub mod access;
@@ -57,6 +61,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use tessera_crypto::{Keyring, MasterKey, SecretBytes, SecretString};
 pub use tessera_types::{OrgName, Permission, QualifiedEnv};
 
+pub use crate::cache::Snapshot;
 use crate::db::Pool;
 
 /// Why a store operation failed. Messages name the organization and environment concerned
@@ -135,6 +140,9 @@ pub enum StoreError {
     /// batch it was in failed, or the writer stopped. Nothing of the batch was kept.
     #[error("the audit log could not be written: {0}")]
     WriteFailed(String),
+    /// The SQLite database is held by another server process.
+    #[error("{0}")]
+    Locked(String),
     /// Data in the database does not have the shape this build expects.
     #[error("unexpected data in the database: {0}")]
     Corrupt(String),
@@ -181,6 +189,13 @@ pub struct PoolStats {
     pub max: u32,
 }
 
+/// Holds a SQLite database for one server process (see [`Store::lock_for_server`]); the
+/// lock is released when dropped or when the process ends.
+#[derive(Debug)]
+pub struct ServerLock {
+    _file: std::fs::File,
+}
+
 /// The handle to everything Tessera keeps. Cheap to clone; clones share the pool and keyring.
 #[derive(Clone)]
 pub struct Store {
@@ -188,6 +203,8 @@ pub struct Store {
     pub(crate) keyring: Arc<RwLock<Keyring>>,
     pub(crate) writer: Arc<writer::GroupWriter>,
     pub(crate) caches: Arc<cache::Caches>,
+    /// The database file, on SQLite.
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -208,6 +225,7 @@ impl Store {
     /// `keyring` holds the master key that wraps the organizations' data keys (and during a
     /// rotation, the previous one).
     pub async fn connect(url: &str, keyring: Keyring) -> Result<Store, StoreError> {
+        let mut sqlite_file = None;
         let pool = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
@@ -216,6 +234,9 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
+            if !url.contains(":memory:") && !url.contains("mode=memory") {
+                sqlite_file = Some(opts.get_filename().to_path_buf());
+            }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(opts)
@@ -224,7 +245,7 @@ impl Store {
                     backend: "SQLite",
                     source,
                 })?;
-            Pool::S(pool)
+            Pool::S(pool, db::LocalChanges::default())
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
                 .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
@@ -249,13 +270,51 @@ impl Store {
             pool,
             keyring: Arc::new(RwLock::new(keyring)),
             caches: Arc::new(cache::Caches::new()),
+            sqlite_file,
         })
+    }
+
+    /// The change counter now: lookups made with it (the `…_at` methods) see every change
+    /// committed before this call, on any replica. Read it once per request.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.pool.changes().await.map(Snapshot)
+    }
+
+    /// Claims a SQLite database for this process, for as long as the returned lock lives:
+    /// a second server on the same file is refused, since each server trusts its caches
+    /// as long as it has not changed anything itself. Several servers share PostgreSQL
+    /// instead. `None` on PostgreSQL and for in-memory databases.
+    pub fn lock_for_server(&self) -> Result<Option<ServerLock>, StoreError> {
+        let Some(path) = &self.sqlite_file else {
+            return Ok(None);
+        };
+        let mut lock_path = path.clone().into_os_string();
+        lock_path.push(".server-lock");
+        let lock_path = std::path::PathBuf::from(lock_path);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Locked(format!("cannot open {}: {e}", lock_path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(ServerLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(format!(
+                "another Tessera server is using the SQLite database {}; \
+                 run one server per SQLite file, or several replicas on PostgreSQL",
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Locked(format!(
+                "cannot lock {}: {e}",
+                lock_path.display()
+            ))),
+        }
     }
 
     /// The backend this store runs on.
     pub fn backend(&self) -> Backend {
         match self.pool {
-            Pool::S(_) => Backend::Sqlite,
+            Pool::S(..) => Backend::Sqlite,
             Pool::P(_) => Backend::Postgres,
         }
     }
@@ -276,7 +335,7 @@ impl Store {
     /// The connection pool's size now, its idle connections and its maximum (for metrics).
     pub fn pool_stats(&self) -> PoolStats {
         match &self.pool {
-            Pool::S(p) => PoolStats {
+            Pool::S(p, _) => PoolStats {
                 size: p.size(),
                 idle: p.num_idle(),
                 max: p.options().get_max_connections(),

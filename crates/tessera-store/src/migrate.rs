@@ -44,6 +44,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "role projects",
         include_str!("../migrations/postgres/0003_role_projects.sql"),
     ),
+    (
+        4,
+        "change counter",
+        include_str!("../migrations/postgres/0004_change_counter.sql"),
+    ),
 ];
 
 fn migrator(files: &[(i64, &'static str, &'static str)]) -> Migrator {
@@ -67,7 +72,7 @@ fn migrator(files: &[(i64, &'static str, &'static str)]) -> Migrator {
 
 pub(crate) async fn run(pool: &Pool) -> Result<(), StoreError> {
     match pool {
-        Pool::S(p) => migrator(SQLITE).run(p).await?,
+        Pool::S(p, _) => migrator(SQLITE).run(p).await?,
         Pool::P(p) => migrator(POSTGRES).run(p).await?,
     }
     Ok(())

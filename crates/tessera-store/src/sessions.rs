@@ -7,10 +7,13 @@
 use tessera_crypto::{Aad, SecretBytes};
 use tessera_types::{OrgName, QualifiedEnv};
 
+use std::sync::Arc;
+
 use crate::access::OpenGrant;
+use crate::cache::SealedSession;
 use crate::db::args;
-use crate::environments::env_key;
-use crate::writer::{SessionRow, Write};
+use crate::environments::EnvKey;
+use crate::writer::SessionRow;
 use crate::{new_id, now, Store, StoreError, UnixTime};
 
 /// An open session's metadata.
@@ -55,26 +58,34 @@ impl Store {
                 "a session lifetime must be positive".into(),
             ));
         }
-        let mut c = &self.pool;
-        let key = env_key(&mut c, org, env).await?;
+        let key = self.session_env_key(grant, env).await?;
         let id = new_id()?;
         let sealed = self
             .seal_cached(key.org_id, org, result.expose(), &aad(org, env, &id))
             .await?;
         let t = now();
         let expires_at = t.saturating_add(ttl_seconds);
+        let row = SessionRow {
+            id: id.clone(),
+            org_id: key.org_id,
+            env_id: key.env_id,
+            principal: grant.principal().to_owned(),
+            sealed,
+            created_at: t,
+            expires_at,
+        };
         // Through the group-commit writer: concurrent opens share one commit.
-        self.writer
-            .write(Write::Session(SessionRow {
-                id: id.clone(),
-                org_id: key.org_id,
-                env_id: key.env_id,
-                principal: grant.principal().to_owned(),
-                sealed,
-                created_at: t,
-                expires_at,
-            }))
-            .await?;
+        let row = self.writer.write_session(row).await?;
+        self.caches.sessions.insert(
+            id.clone(),
+            Arc::new(SealedSession {
+                env_id: row.env_id,
+                principal: row.principal,
+                sealed: row.sealed,
+                created_at: row.created_at,
+                expires_at: row.expires_at,
+            }),
+        );
         Ok(OpenSession {
             id,
             org: org.clone(),
@@ -99,32 +110,62 @@ impl Store {
                 env: env.to_string(),
             });
         }
-        let mut c = &self.pool;
-        let key = env_key(&mut c, org, env).await?;
+        let key = self.session_env_key(grant, env).await?;
         let not_found =
             || StoreError::NotFound(format!("open session {id:?} of environment {org}/{env}"));
-        let row = self
-            .pool
-            .fetch_optional(
-                "SELECT principal, sealed, created_at, expires_at FROM open_sessions \
-                 WHERE id = $1 AND env_id = $2 AND expires_at > $3",
-                args![id, key.env_id, now()],
-                "reading an open session",
-            )
-            .await?
-            .ok_or_else(not_found)?;
+        let t = now();
+        let stored = match self.caches.sessions.get(id) {
+            Some(s) => s,
+            // Opened on another replica, or evicted.
+            None => {
+                let row = self
+                    .pool
+                    .fetch_optional(
+                        "SELECT principal, sealed, created_at, expires_at FROM open_sessions \
+                         WHERE id = $1 AND env_id = $2 AND expires_at > $3",
+                        args![id, key.env_id, t],
+                        "reading an open session",
+                    )
+                    .await?
+                    .ok_or_else(not_found)?;
+                Arc::new(SealedSession {
+                    env_id: key.env_id,
+                    principal: row.text(0)?,
+                    sealed: row.bytes(1)?,
+                    created_at: row.i64(2)?,
+                    expires_at: row.i64(3)?,
+                })
+            }
+        };
+        // The id alone proves nothing: the session must belong to this environment (its
+        // current incarnation) and still be live.
+        if stored.env_id != key.env_id || stored.expires_at <= t {
+            return Err(not_found());
+        }
         let plain = self
-            .open_cached(key.org_id, org, &row.bytes(1)?, &aad(org, env, id))
+            .open_cached(key.org_id, org, &stored.sealed, &aad(org, env, id))
             .await?;
         let session = OpenSession {
             id: id.to_owned(),
             org: org.clone(),
             env: env.clone(),
-            principal: row.text(0)?,
-            created_at: row.i64(2)?,
-            expires_at: row.i64(3)?,
+            principal: stored.principal.clone(),
+            created_at: stored.created_at,
+            expires_at: stored.expires_at,
         };
         Ok((session, plain))
+    }
+
+    /// The environment a session of `env` belongs to, as of the grant's snapshot.
+    async fn session_env_key(
+        &self,
+        grant: &OpenGrant,
+        env: &QualifiedEnv,
+    ) -> Result<EnvKey, StoreError> {
+        let handle = self
+            .environment_handle_at(grant.at, grant.org(), env)
+            .await?;
+        self.env_key_of(&handle).await
     }
 
     /// Deletes expired sessions; returns how many.

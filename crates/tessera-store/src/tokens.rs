@@ -13,7 +13,7 @@ use crate::db::{args, is_unique_violation, Row};
 use crate::members::member_user_id;
 use crate::orgs::org_id;
 use crate::teams::team_id;
-use crate::{new_id, now, Store, StoreError, UnixTime};
+use crate::{new_id, now, Snapshot, Store, StoreError, UnixTime};
 
 /// Whom a token acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,21 +231,42 @@ impl Store {
         &self,
         value: &SecretString,
     ) -> Result<Option<AccessToken>, StoreError> {
+        let at = self.snapshot().await?;
+        self.authenticate_token_at(at, value).await
+    }
+
+    /// [`Store::authenticate_token`] at `at`: the record may come from the cache (see
+    /// `cache`), but expiry is judged against the clock on every call.
+    pub async fn authenticate_token_at(
+        &self,
+        at: Snapshot,
+        value: &SecretString,
+    ) -> Result<Option<AccessToken>, StoreError> {
         let t = now();
-        let row = self
-            .pool
-            .fetch_optional(
-                &format!("SELECT {COLUMNS} FROM {FROM} WHERE t.token_hash = $1"),
-                args![&token_hash(value)],
-                "looking up a token",
-            )
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let token = decode(&row)?;
+        let hash = token_hash(value);
+        let cached = self.caches.tokens.get(&hash, at);
+        let mut token = match cached {
+            Some(token) => token,
+            None => {
+                let row = self
+                    .pool
+                    .fetch_optional(
+                        &format!("SELECT {COLUMNS} FROM {FROM} WHERE t.token_hash = $1"),
+                        args![&hash],
+                        "looking up a token",
+                    )
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let token = decode(&row)?;
+                self.caches.tokens.insert(hash.clone(), at, token.clone());
+                token
+            }
+        };
         if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= t) {
             return Ok(None);
         }
         if token.last_used_at.is_none_or(|u| t - u >= 60) {
+            // Bookkeeping, not a change anyone's access depends on: no change counter.
             self.pool
                 .execute(
                     "UPDATE access_tokens SET last_used_at = $1 WHERE id = $2",
@@ -253,6 +274,8 @@ impl Store {
                     "recording token use",
                 )
                 .await?;
+            token.last_used_at = Some(t);
+            self.caches.tokens.insert(hash, at, token.clone());
         }
         Ok(Some(token))
     }

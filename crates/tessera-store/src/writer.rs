@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditContext, AuditRecord};
-use crate::db::{args, Pool, Tx};
+use crate::db::{Pool, Val};
 use crate::StoreError;
 
 /// The most writes one transaction takes; more wait for the next batch.
@@ -48,9 +48,12 @@ pub(crate) enum Write {
     Session(SessionRow),
 }
 
+/// What a committed write answers: its `seq` (0 for a session) and the write itself.
+type Done = Result<(i64, Write), StoreError>;
+
 struct Pending {
     write: Write,
-    done: oneshot::Sender<Result<i64, StoreError>>,
+    done: oneshot::Sender<Done>,
 }
 
 /// The handle callers use; the task behind it owns the batching.
@@ -78,13 +81,26 @@ impl GroupWriter {
 
     /// Queues `write` and waits until the batch holding it is committed (or failed).
     pub(crate) async fn write(&self, write: Write) -> Result<i64, StoreError> {
+        self.submit(write).await.map(|(seq, _)| seq)
+    }
+
+    /// Queues an open session and waits for its commit; hands the row back.
+    pub(crate) async fn write_session(&self, row: SessionRow) -> Result<SessionRow, StoreError> {
+        match self.submit(Write::Session(row)).await? {
+            (_, Write::Session(row)) => Ok(row),
+            (_, Write::Audit(..)) => Err(StoreError::WriteFailed(
+                "the writer answered a session with an audit entry".into(),
+            )),
+        }
+    }
+
+    async fn submit(&self, write: Write) -> Done {
+        let stopped = || StoreError::WriteFailed("the audit writer has stopped".into());
         let (done, answer) = oneshot::channel();
         self.queue
             .send(Pending { write, done })
-            .map_err(|_| StoreError::WriteFailed("the audit writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::WriteFailed("the audit writer has stopped".into()))?
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     pub(crate) fn stats(&self) -> &Stats {
@@ -105,8 +121,8 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stats: Arc<St
                 stats
                     .writes
                     .fetch_add(results.len() as u64, Ordering::Relaxed);
-                for (p, r) in batch.drain(..).zip(results) {
-                    let _ = p.done.send(Ok(r));
+                for (p, seq) in batch.drain(..).zip(results) {
+                    let _ = p.done.send(Ok((seq, p.write)));
                 }
             }
             Err(e) => {
@@ -119,39 +135,65 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stats: Arc<St
     }
 }
 
-/// Writes the whole batch in one transaction; either all of it is committed or none.
+/// Rows per session `INSERT` (7 parameters each).
+const SESSIONS_PER_STATEMENT: usize = 256;
+
+/// Writes the whole batch in one transaction, many rows per statement; either all of it is
+/// committed or none. Returns each write's `seq` (0 for sessions), in order.
 pub(crate) async fn commit(pool: &Pool, writes: &[&Write]) -> Result<Vec<i64>, StoreError> {
-    let mut tx = pool.begin_write().await?;
+    let mut tx = pool.begin_append().await?;
     let mut head = audit::read_head(&mut tx).await?;
     let mut results = Vec::with_capacity(writes.len());
+    let mut entries = Vec::new();
+    let mut sessions = Vec::new();
     for w in writes {
-        results.push(apply(&mut tx, &mut head, w).await?);
-    }
-    audit::write_head(&mut tx, &head).await?;
-    tx.commit().await?;
-    Ok(results)
-}
-
-async fn apply(tx: &mut Tx, head: &mut audit::Head, write: &Write) -> Result<i64, StoreError> {
-    match write {
-        Write::Audit(ctx, rec) => audit::insert_after(tx, head, ctx, rec).await,
-        Write::Session(s) => {
-            tx.execute(
-                "INSERT INTO open_sessions (id, org_id, env_id, principal, sealed, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                args![&s.id, s.org_id, s.env_id, s.principal.as_str(), &s.sealed, s.created_at, s.expires_at],
-                "storing an open session",
-            )
-            .await?;
-            Ok(0)
+        match w {
+            Write::Audit(ctx, rec) => {
+                let chained = audit::chain(&mut head, ctx, rec);
+                results.push(chained.seq());
+                entries.push(chained);
+            }
+            Write::Session(s) => {
+                results.push(0);
+                sessions.push(s);
+            }
         }
     }
+    audit::insert_chained(&mut tx, &entries).await?;
+    for chunk in sessions.chunks(SESSIONS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO open_sessions (id, org_id, env_id, principal, sealed, created_at, expires_at) VALUES ",
+        );
+        let mut args: Vec<Val<'_>> = Vec::with_capacity(chunk.len() * 7);
+        for (i, s) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&audit::placeholders(i * 7, 7));
+            args.extend([
+                Val::from(&s.id),
+                Val::from(s.org_id),
+                Val::from(s.env_id),
+                Val::from(&s.principal),
+                Val::from(&s.sealed),
+                Val::from(s.created_at),
+                Val::from(s.expires_at),
+            ]);
+        }
+        tx.execute(&sql, &args, "storing open sessions").await?;
+    }
+    if !entries.is_empty() {
+        audit::write_head(&mut tx, &head).await?;
+    }
+    tx.commit().await?;
+    Ok(results)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::audit::{AuditFilter, ChainStatus};
+    use crate::db::args;
     use crate::{Keyring, MasterKey, OrgName, Store};
 
     async fn store(dir: &tempfile::TempDir) -> Store {
@@ -184,7 +226,7 @@ mod tests {
         tokio::spawn(run(pool, rx, Arc::default()));
         let mut out = Vec::new();
         for a in answers {
-            out.push(a.await.unwrap());
+            out.push(a.await.unwrap().map(|(seq, _)| seq));
         }
         out
     }

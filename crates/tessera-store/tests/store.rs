@@ -34,6 +34,7 @@ both_backends!(
     oidc_keys_and_issuers,
     migrations_rerun_on_an_existing_database,
     concurrent_audit_entries_share_commits_and_keep_the_chain,
+    cached_lookups_see_every_change_at_the_next_snapshot,
 );
 
 async fn setup(db: &TestDb) -> Store {
@@ -1132,11 +1133,13 @@ async fn migrations_rerun_on_an_existing_database(db: TestDb) {
         );
         again.close().await;
     }
+    // PostgreSQL has one more: the change counter, which SQLite keeps in the server.
+    let migrations = if db.is_sqlite() { 3 } else { 4 };
     assert_eq!(
         db.exec_raw("UPDATE _sqlx_migrations SET description = description")
             .await,
-        3,
-        "each of the three migrations applied once"
+        migrations,
+        "each migration applied once"
     );
 }
 
@@ -1229,4 +1232,143 @@ async fn concurrent_audit_entries_share_commits_and_keep_the_chain(db: TestDb) {
             "{actor} missing"
         );
     }
+}
+
+/// Lookups at a snapshot may come from caches; a change made anywhere (on PostgreSQL,
+/// through another store on the same database: another replica) moves the snapshot, and
+/// lookups at the new one see it. Audit entries and sessions move nothing.
+async fn cached_lookups_see_every_change_at_the_next_snapshot(db: TestDb) {
+    let s = setup(&db).await;
+    let replica = if db.is_sqlite() {
+        s.clone() // one server per SQLite database
+    } else {
+        db.store().await
+    };
+    let acme = org("acme");
+    let dev = env("app/dev");
+    s.create_environment(&acme, &dev, "", &alice())
+        .await
+        .unwrap();
+    s.add_member(&acme, "bob", OrgRole::Member, &alice())
+        .await
+        .unwrap();
+    s.create_team(&acme, "devs", &alice()).await.unwrap();
+    s.add_team_member(&acme, "devs", "bob", &alice())
+        .await
+        .unwrap();
+    let value = generate_token_value().unwrap();
+    let spec = NewToken {
+        name: "laptop".into(),
+        owner: TokenOwner::User("bob".into()),
+        expires_at: None,
+    };
+    let token = s
+        .create_token(&acme, &spec, &value, &alice())
+        .await
+        .unwrap();
+    let bob = Principal::Member {
+        login: "bob".into(),
+    };
+
+    let grant = admin_grant(&s, "acme", &["app/dev"]).await;
+    let before = s.snapshot().await.unwrap();
+    assert!(s
+        .authenticate_token_at(before, &value)
+        .await
+        .unwrap()
+        .is_some());
+    let facts = s.access_facts_at(before, &bob, &acme).await.unwrap();
+    assert!(facts.team_grants.is_empty());
+    let handle = s.environment_handle_at(before, &acme, &dev).await.unwrap();
+    assert!(handle.environment.tags.is_empty());
+
+    // Appends change nothing anyone's access depends on.
+    s.record_audit(&alice(), &AuditRecord::new(&acme, "environment.open"))
+        .await
+        .unwrap();
+    s.create_session(&grant, &dev, &SecretBytes::new(b"{}".to_vec()), 60)
+        .await
+        .unwrap();
+    assert_eq!(s.snapshot().await.unwrap(), before);
+
+    // Changes, made through the other replica.
+    replica
+        .set_team_grant(&acme, "devs", &dev, Permission::Open, None, &alice())
+        .await
+        .unwrap();
+    replica
+        .set_environment_tag(&acme, &dev, "stage", Some("dev"), &alice())
+        .await
+        .unwrap();
+    replica
+        .revoke_token(&acme, &token.id, &alice())
+        .await
+        .unwrap();
+
+    let after = s.snapshot().await.unwrap();
+    assert_ne!(after, before, "every change moves the snapshot");
+    assert!(
+        s.authenticate_token_at(after, &value)
+            .await
+            .unwrap()
+            .is_none(),
+        "a revoked token is refused at the next snapshot"
+    );
+    let facts = s.access_facts_at(after, &bob, &acme).await.unwrap();
+    assert_eq!(
+        facts.team_grants,
+        vec![("devs".to_owned(), dev.clone(), Permission::Open)]
+    );
+    let handle = s.environment_handle_at(after, &acme, &dev).await.unwrap();
+    assert_eq!(
+        handle.environment.tags.get("stage").map(String::as_str),
+        Some("dev")
+    );
+    let granted = s
+        .authorize_open_at(
+            after,
+            &bob,
+            &acme,
+            std::slice::from_ref(&dev),
+            tessera_store::access::OpenPurpose::Open,
+            &alice(),
+        )
+        .await;
+    assert!(granted.is_ok(), "the new grant applies at once");
+
+    // Taking the grant away is seen just as fast.
+    replica
+        .set_team_grant(&acme, "devs", &dev, Permission::None, None, &alice())
+        .await
+        .unwrap();
+    let later = s.snapshot().await.unwrap();
+    let refused = s
+        .authorize_open_at(
+            later,
+            &bob,
+            &acme,
+            std::slice::from_ref(&dev),
+            tessera_store::access::OpenPurpose::Open,
+            &alice(),
+        )
+        .await;
+    assert!(matches!(refused, Err(AuthorizeError::Denied { .. })));
+}
+
+/// A SQLite database serves one server: a second claim is refused until the first ends.
+#[tokio::test]
+async fn a_sqlite_database_is_claimed_by_one_server() {
+    let db = common::sqlite_db();
+    let s = db.store().await;
+    let first = s.lock_for_server().unwrap();
+    assert!(first.is_some());
+    let second = db.store().await;
+    let err = second.lock_for_server().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("another Tessera server is using the SQLite database"),
+        "{err}"
+    );
+    drop(first);
+    assert!(second.lock_for_server().unwrap().is_some());
 }

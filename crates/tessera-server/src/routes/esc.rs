@@ -1,7 +1,7 @@
 //! Handlers of the ESC environment API under `/api/esc/environments`: they parse the request
 //! (names become newtypes here) and format the answer; the work is in `service::environments`.
 
-use actix_web::http::header;
+use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use tessera_types::{OrgName, QualifiedEnv, Version};
@@ -9,7 +9,7 @@ use tessera_types::{OrgName, QualifiedEnv, Version};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::metrics;
-use crate::service::environments::{Checked, Definition};
+use crate::service::environments::{Checked, Definition, SessionRead};
 use crate::service::Service;
 use crate::wire;
 
@@ -465,7 +465,14 @@ async fn read_session(
 ) -> Result<HttpResponse, ApiError> {
     let (org, env) = env_name(&p.0, &p.1, &p.2)?;
     let property = q.property.as_deref().filter(|p| !p.is_empty());
-    Ok(HttpResponse::Ok().json(s.read_session(&c, &org, &env, &p.3, property).await?))
+    Ok(
+        match s.read_session(&c, &org, &env, &p.3, property).await? {
+            SessionRead::Whole(body) => HttpResponse::Ok()
+                .content_type(ContentType::json())
+                .body(body.expose().to_vec()),
+            SessionRead::Property(value) => HttpResponse::Ok().json(value),
+        },
+    )
 }
 
 async fn clone(

@@ -6,9 +6,11 @@
 //! that audit entry cannot be written the answer is 503.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use tessera_store::access::{effective_permission, AccessFacts, EffectivePermission, EnvFacts};
 use tessera_store::audit::AuditRecord;
+use tessera_store::StoreError;
 use tessera_types::{OrgName, Permission, QualifiedEnv, Scope};
 
 use super::Service;
@@ -48,10 +50,21 @@ impl Service {
         event: &str,
     ) -> Result<EffectivePermission, ApiError> {
         caller.check_org(org)?;
-        let eff = self
-            .store
-            .effective_permission(&caller.principal, org, env)
-            .await?;
+        let facts = self.facts(caller, org).await?;
+        let eff = match self.store.environment_handle_at(caller.at, org, env).await {
+            Ok(h) => effective_permission(
+                &facts,
+                &EnvFacts {
+                    name: env,
+                    tags: &h.environment.tags,
+                },
+            ),
+            Err(StoreError::NotFound(_)) => EffectivePermission {
+                permission: Permission::None,
+                grants: vec![],
+            },
+            Err(e) => return Err(e.into()),
+        };
         if eff.permission >= need {
             return Ok(eff);
         }
@@ -76,9 +89,12 @@ impl Service {
         &self,
         caller: &Caller,
         org: &OrgName,
-    ) -> Result<AccessFacts, ApiError> {
+    ) -> Result<Arc<AccessFacts>, ApiError> {
         caller.check_org(org)?;
-        Ok(self.store.access_facts(&caller.principal, org).await?)
+        Ok(self
+            .store
+            .access_facts_at(caller.at, &caller.principal, org)
+            .await?)
     }
 
     /// Whether the caller may create `env` (write permission as if it existed, untagged).
@@ -124,7 +140,7 @@ impl Service {
         org: &OrgName,
         scope: Option<Scope>,
         event: &str,
-    ) -> Result<AccessFacts, ApiError> {
+    ) -> Result<Arc<AccessFacts>, ApiError> {
         let facts = self.facts(caller, org).await?;
         let allowed =
             facts.admin || scope.is_some_and(|s| facts.roles.iter().any(|r| r.scopes.contains(&s)));

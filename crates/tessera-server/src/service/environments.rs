@@ -16,7 +16,7 @@ use tessera_store::access::{
     effective_permission, AccessFacts, EnvFacts, GrantSource, OpenPurpose,
 };
 use tessera_store::access::{AuthorizeError, EffectivePermission};
-use tessera_store::StoreError;
+use tessera_store::{Snapshot, StoreError};
 use tessera_types::{OrgName, Permission, QualifiedEnv, Version};
 
 use super::Service;
@@ -150,6 +150,14 @@ fn parse_property_path(path: &str) -> Result<Vec<Step>, ApiError> {
     Ok(steps)
 }
 
+/// What reading an open session answers.
+pub(crate) enum SessionRead {
+    /// The whole session: the JSON body stored when it was opened.
+    Whole(SecretBytes),
+    /// One property's value.
+    Property(Json),
+}
+
 fn not_found(org: &OrgName, env: &QualifiedEnv) -> ApiError {
     ApiError::NotFound(format!("environment {org}/{env} not found"))
 }
@@ -201,16 +209,16 @@ impl Service {
     }
 
     /// Loads `root` (whose text is `root_text` when given, else the stored `version`) and
-    /// everything it imports that the caller can see with at least `need`; the others are
-    /// reported by the evaluator as not found.
+    /// everything it imports that the caller can read, as of `at`; the others are reported
+    /// by the evaluator as not found.
     async fn load(
         &self,
+        at: Snapshot,
         org: &OrgName,
         facts: &AccessFacts,
         root: &str,
         root_text: Option<&str>,
         version: Option<&Version>,
-        need: Permission,
     ) -> Loaded {
         let fetch = |name: String| async move {
             if name == root {
@@ -232,14 +240,14 @@ impl Service {
                 format!("environment {name:?} could not be read")
             };
             // One query finds the environment, its tags (for the permission) and its head.
-            let handle = match self.store.environment_handle(org, &r.env).await {
+            let handle = match self.store.environment_handle_at(at, org, &r.env).await {
                 Ok(h) => h,
                 Err(StoreError::NotFound(_)) => return Err(missing()),
                 Err(e) => return Err(unreadable(e)),
             };
             let tags = &handle.environment.tags;
             let permission = effective_permission(facts, &EnvFacts { name: &r.env, tags });
-            if permission.permission < need {
+            if permission.permission < Permission::Read {
                 return Err(missing());
             }
             let key = match self
@@ -423,7 +431,7 @@ impl Service {
         let facts = self.facts(caller, org).await?;
         let root = env.map_or_else(|| "<yaml>".to_owned(), |e| e.to_string());
         let loaded = self
-            .load(org, &facts, &root, Some(yaml), None, Permission::Read)
+            .load(caller.at, org, &facts, &root, Some(yaml), None)
             .await;
         let ctx = self.eval_context(caller, org);
         let eval = tessera_lang::check(&loaded, &root, &ctx, &self.limits);
@@ -499,7 +507,8 @@ impl Service {
         caller.check_org(org)?;
         let grant = self
             .store
-            .authorize_open_for(
+            .authorize_open_at(
+                caller.at,
                 &caller.principal,
                 org,
                 std::slice::from_ref(env),
@@ -532,7 +541,7 @@ impl Service {
         // Imports the caller cannot see at all are left out (the evaluator reports them as
         // not found); everything found must pass the Open check.
         let loaded = self
-            .load(org, &facts, &root, None, version, Permission::Read)
+            .load(caller.at, org, &facts, &root, None, version)
             .await;
         let mut names: Vec<QualifiedEnv> = vec![env.clone()];
         for n in loaded.found() {
@@ -544,7 +553,8 @@ impl Service {
         }
         let grant = self
             .store
-            .authorize_open_for(
+            .authorize_open_at(
+                caller.at,
                 &caller.principal,
                 org,
                 &names,
@@ -603,12 +613,15 @@ impl Service {
         drop(body);
         // The facts loaded for this request decide the session cap; reloading them would
         // cost a round of queries for nothing (Open itself was decided by the grant).
-        let tags = self.store.environment(org, env).await?.tags;
+        let handle = self
+            .store
+            .environment_handle_at(caller.at, org, env)
+            .await?;
         let eff = effective_permission(
             &facts,
             &EnvFacts {
                 name: env,
-                tags: &tags,
+                tags: &handle.environment.tags,
             },
         );
         let ttl = session_ttl(self, org, env, &eff, asked).await?;
@@ -625,12 +638,13 @@ impl Service {
         env: &QualifiedEnv,
         id: &str,
         property: Option<&str>,
-    ) -> Result<Json, ApiError> {
+    ) -> Result<SessionRead, ApiError> {
         caller.check_org(org)?;
         let steps = property.map(parse_property_path).transpose()?;
         let grant = self
             .store
-            .authorize_open_for(
+            .authorize_open_at(
+                caller.at,
                 &caller.principal,
                 org,
                 std::slice::from_ref(env),
@@ -640,10 +654,11 @@ impl Service {
             .await
             .map_err(|e| Self::open_refused(e, org, env))?;
         let (_, bytes) = self.store.read_session(&grant, env, id).await?;
-        let body: Json = serde_json::from_slice(bytes.expose()).map_err(ApiError::unexpected)?;
         let Some(steps) = steps else {
-            return Ok(body);
+            // Stored as the JSON body the open produced: handed back as it is.
+            return Ok(SessionRead::Whole(bytes));
         };
+        let body: Json = serde_json::from_slice(bytes.expose()).map_err(ApiError::unexpected)?;
         let missing = || {
             ApiError::NotFound(format!(
                 "property {:?} not found in {org}/{env}",
@@ -664,7 +679,10 @@ impl Service {
                 return Err(missing());
             }
         }
-        current.cloned().ok_or_else(missing)
+        current
+            .cloned()
+            .map(SessionRead::Property)
+            .ok_or_else(missing)
     }
 
     /// `POST …/clone`: a new environment with the source's latest definition, its secrets
@@ -681,7 +699,8 @@ impl Service {
         self.require_create(caller, org, dest).await?;
         let grant = self
             .store
-            .authorize_open_for(
+            .authorize_open_at(
+                caller.at,
                 &caller.principal,
                 org,
                 std::slice::from_ref(src),
