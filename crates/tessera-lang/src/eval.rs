@@ -598,8 +598,11 @@ impl<'a> Evaluator<'a> {
                 range: expr.range,
             });
         }
-        // The root's inherited keys stay in the layers below it (see `env`).
-        let base = if Some(id) == decl.values {
+        // The root's inherited keys stay in the layers below it (see `env`). What lies under
+        // a value matters only if it is final or both are objects.
+        let base = if Some(id) == decl.values
+            || (v.as_object().is_none() && !self.frames[f].base.holds_finals())
+        {
             None
         } else {
             self.base_at(f, id, None)

@@ -47,6 +47,8 @@ pub(crate) struct Stack {
     /// Layers below this position are hidden by one whose root is not an object (an
     /// evaluation stopped by a limit), which replaces everything below it.
     floor: usize,
+    /// Whether any layer holds a final value, at any depth.
+    finals: bool,
     value: OnceLock<Arc<Value>>,
 }
 
@@ -125,6 +127,7 @@ impl Stack {
                 self.floor = offset + imported.floor;
             }
         }
+        self.finals |= imported.finals;
         self.value = OnceLock::new();
     }
 
@@ -141,6 +144,7 @@ impl Stack {
                 }
                 None => self.floor = position + 1,
             }
+            self.finals |= own.contains_finals();
             self.layers.push(Layer {
                 value: Arc::new(own),
                 complete: true,
@@ -148,6 +152,12 @@ impl Stack {
             self.value = OnceLock::new();
         }
         self
+    }
+
+    /// Whether any layer holds a final value: without one, what lies under a value that is
+    /// not an object cannot change it.
+    pub(crate) fn holds_finals(&self) -> bool {
+        self.finals
     }
 
     /// The merged value at top-level key `key`, borrowed when one layer holds all of it.
