@@ -336,8 +336,9 @@ impl<'a> Evaluator<'a> {
         let root = self.root.clone();
         let value = match self.env(&root) {
             EnvResult::Done(v) => v.map(|e| {
-                // Dropping the other handle lets the root's own values move into the result.
-                self.done.remove(&root);
+                // Dropping every other handle lets the layers that only the root's stack
+                // holds, its own values first, move into the result.
+                self.done.clear();
                 Arc::try_unwrap(e).map_or_else(|e| Value::clone(e.value()), Stack::into_value)
             }),
             EnvResult::Missing(message) => {
