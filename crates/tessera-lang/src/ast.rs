@@ -30,6 +30,9 @@ pub struct Decl {
     pub exprs: Vec<Expr>,
     /// Environments named by `${environments.project.env…}` references, in first-use order.
     pub implicit_imports: Vec<String>,
+    /// For each object literal, its properties' positions sorted by key: the order they are
+    /// evaluated in, and a binary search for references.
+    pub(crate) sorted: Vec<Option<Box<[usize]>>>,
 }
 
 /// One entry of `imports`.
@@ -302,6 +305,7 @@ impl Parser<'_> {
             values: None,
             exprs: Vec::new(),
             implicit_imports: Vec::new(),
+            sorted: Vec::new(),
         };
         let entries = match &root.kind {
             NodeKind::Map(entries) => entries.as_slice(),
@@ -351,6 +355,18 @@ impl Parser<'_> {
             }
         }
         decl.exprs = std::mem::take(&mut self.exprs);
+        decl.sorted = decl
+            .exprs
+            .iter()
+            .map(|e| match &e.kind {
+                ExprKind::Object(props) => {
+                    let mut order: Vec<usize> = (0..props.len()).collect();
+                    order.sort_by(|&a, &b| props[a].key.cmp(&props[b].key));
+                    Some(order.into())
+                }
+                _ => None,
+            })
+            .collect();
         decl.implicit_imports = std::mem::take(&mut self.implicit);
         decl
     }

@@ -261,10 +261,6 @@ struct Frame {
     states: Vec<State>,
     /// How each expression is reached from `values`, if through object literals only.
     reach: Vec<Reach>,
-    /// For each object literal, its properties' positions sorted by key (stable, so the
-    /// first of duplicate keys comes first): the order they are evaluated in, and a binary
-    /// search for references.
-    sorted: Vec<Option<Arc<[usize]>>>,
     context: Value,
 }
 
@@ -420,18 +416,6 @@ impl<'a> Evaluator<'a> {
             return EnvResult::Done(None);
         };
         let name: Arc<str> = decl.name.clone();
-        let sorted = decl
-            .exprs
-            .iter()
-            .map(|e| match &e.kind {
-                ExprKind::Object(props) => {
-                    let mut order: Vec<usize> = (0..props.len()).collect();
-                    order.sort_by(|&a, &b| props[a].key.cmp(&props[b].key));
-                    Some(Arc::from(order))
-                }
-                _ => None,
-            })
-            .collect();
         let mut reach = vec![Reach::Not; decl.exprs.len()];
         if let Some(root) = decl.values {
             reach[root] = Reach::Root;
@@ -452,7 +436,6 @@ impl<'a> Evaluator<'a> {
             imports: BTreeMap::new(),
             states: vec![State::Unevaluated; decl.exprs.len()],
             reach,
-            sorted,
             context: Value::object(context),
         });
         let f = self.frames.len() - 1;
@@ -690,9 +673,10 @@ impl<'a> Evaluator<'a> {
                 Value::new(ValueKind::Array(items))
             }
             ExprKind::Object(props) => {
-                let order = self.frames[f].sorted[id].clone().unwrap_or_default();
+                let decl = self.frames[f].decl.clone();
+                let order = decl.sorted[id].as_deref().unwrap_or_default();
                 // Sorted already, so the map is built in one pass rather than searched per key.
-                let entries: Vec<(String, Value)> = if Some(id) == self.frames[f].decl.values {
+                let entries: Vec<(String, Value)> = if Some(id) == decl.values {
                     // Nothing in this environment is evaluated after its root: the root's
                     // properties are evaluated first (references among them read their
                     // states), then moved out of their states rather than copied.
@@ -1095,7 +1079,7 @@ impl<'a> Evaluator<'a> {
         let ExprKind::Object(props) = &frame.decl.exprs[id].kind else {
             return None;
         };
-        let order = frame.sorted[id].as_ref()?;
+        let order = frame.decl.sorted[id].as_ref()?;
         let at = order.partition_point(|&p| props[p].key.as_str() < key);
         order.get(at).filter(|&&p| props[p].key == key).copied()
     }
