@@ -604,11 +604,17 @@ impl<'a> Evaluator<'a> {
                 v = base;
             } else if let (Some(b), ValueKind::Object(own)) = (base.as_object(), &mut v.kind) {
                 if !v.unknown {
-                    for (k, bv) in b {
-                        if !own.contains_key(k) {
-                            own.insert(k.clone(), bv.clone());
-                        }
-                    }
+                    // Both are sorted: one walk finds the keys only the base holds.
+                    let mut own_keys = own.keys().peekable();
+                    let missing: Vec<(String, Value)> = b
+                        .iter()
+                        .filter(|&(k, _)| {
+                            while own_keys.next_if(|&o| o < k).is_some() {}
+                            own_keys.peek() != Some(&k)
+                        })
+                        .map(|(k, bv)| (k.clone(), bv.clone()))
+                        .collect();
+                    own.extend(missing);
                 }
             }
         }
