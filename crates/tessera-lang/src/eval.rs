@@ -335,7 +335,14 @@ impl<'a> Evaluator<'a> {
                 // Dropping every other handle lets the layers that only the root's stack
                 // holds, its own values first, move into the result.
                 self.done.clear();
-                Arc::try_unwrap(e).map_or_else(|e| Value::clone(e.value()), Stack::into_value)
+                let finals = e.holds_finals();
+                let v =
+                    Arc::try_unwrap(e).map_or_else(|e| Value::clone(e.value()), Stack::into_value);
+                if finals {
+                    strip_final(v)
+                } else {
+                    v
+                }
             }),
             EnvResult::Missing(message) => {
                 self.diags.push(Diagnostic {
@@ -352,7 +359,7 @@ impl<'a> Evaluator<'a> {
         let mut diagnostics = std::mem::take(&mut self.diags);
         diagnostics.sort();
         Evaluation {
-            value: value.map(strip_final),
+            value,
             diagnostics,
             environments: std::mem::take(&mut self.order),
         }
