@@ -33,6 +33,18 @@ pub struct Decl {
     /// For each object literal, its properties' positions sorted by key: the order they are
     /// evaluated in, and a binary search for references.
     pub(crate) sorted: Vec<Option<Box<[usize]>>>,
+    /// How each expression is reached from `values`.
+    pub(crate) reach: Vec<Reach>,
+}
+
+/// How an expression is reached from `values`: only those reached through object literals
+/// alone lie over what the imports hold at the same keys.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Reach {
+    Not,
+    Root,
+    /// Property `.1` of the object literal `.0`.
+    Property(ExprId, usize),
 }
 
 /// One entry of `imports`.
@@ -306,6 +318,7 @@ impl Parser<'_> {
             exprs: Vec::new(),
             implicit_imports: Vec::new(),
             sorted: Vec::new(),
+            reach: Vec::new(),
         };
         let entries = match &root.kind {
             NodeKind::Map(entries) => entries.as_slice(),
@@ -367,6 +380,11 @@ impl Parser<'_> {
                 _ => None,
             })
             .collect();
+        decl.reach = vec![Reach::Not; decl.exprs.len()];
+        if let Some(root) = decl.values {
+            decl.reach[root] = Reach::Root;
+            fill_reach(&decl.exprs, root, &mut decl.reach);
+        }
         decl.implicit_imports = std::mem::take(&mut self.implicit);
         decl
     }
@@ -1072,6 +1090,15 @@ impl Parser<'_> {
                     self.implicit.push(name);
                 }
             }
+        }
+    }
+}
+
+fn fill_reach(exprs: &[Expr], id: ExprId, out: &mut [Reach]) {
+    if let ExprKind::Object(props) = &exprs[id].kind {
+        for (i, p) in props.iter().enumerate() {
+            out[p.value] = Reach::Property(id, i);
+            fill_reach(exprs, p.value, out);
         }
     }
 }

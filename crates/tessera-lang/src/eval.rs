@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use crate::ast::{Access, Accessor, Decl, ExprId, ExprKind, SecretArg};
+use crate::ast::{Access, Accessor, Decl, ExprId, ExprKind, Reach, SecretArg};
 use crate::diag::{nearest, Diagnostic, Diagnostics, Range, Severity};
 use crate::layers::Stack;
 use crate::limits::Limits;
@@ -259,8 +259,6 @@ struct Frame {
     /// Every import by name, `merge: false` ones included, for `${imports.…}`.
     imports: BTreeMap<String, Exported>,
     states: Vec<State>,
-    /// How each expression is reached from `values`, if through object literals only.
-    reach: Vec<Reach>,
     context: Value,
 }
 
@@ -423,11 +421,6 @@ impl<'a> Evaluator<'a> {
             return EnvResult::Done(None);
         };
         let name: Arc<str> = decl.name.clone();
-        let mut reach = vec![Reach::Not; decl.exprs.len()];
-        if let Some(root) = decl.values {
-            reach[root] = Reach::Root;
-            fill_reach(&decl, root, &mut reach);
-        }
         let mut context = BTreeMap::new();
         for (k, v) in &self.ctx.values {
             context.insert(k.clone(), v.clone());
@@ -442,7 +435,6 @@ impl<'a> Evaluator<'a> {
             base: Stack::default(),
             imports: BTreeMap::new(),
             states: vec![State::Unevaluated; decl.exprs.len()],
-            reach,
             context: Value::object(context),
         });
         let f = self.frames.len() - 1;
@@ -481,7 +473,7 @@ impl<'a> Evaluator<'a> {
     /// from `values`, or the imports hold nothing there.
     fn base_at(&self, f: usize, id: ExprId, then: Option<&str>) -> Option<Cow<'_, Value>> {
         let frame = &self.frames[f];
-        match frame.reach[id] {
+        match frame.decl.reach[id] {
             Reach::Not => None,
             Reach::Root => match then {
                 Some(k) => frame.base.get(k),
@@ -1327,25 +1319,6 @@ fn follow(mut v: &Value, accs: &[Accessor]) -> Result<Value, (Range, String)> {
         };
     }
     Ok(v.clone())
-}
-
-/// How an expression is reached from `values`: only those reached through object literals
-/// alone lie over what the imports hold at the same keys.
-#[derive(Clone, Copy)]
-enum Reach {
-    Not,
-    Root,
-    /// Property `.1` of the object literal `.0`.
-    Property(ExprId, usize),
-}
-
-fn fill_reach(decl: &Decl, id: ExprId, out: &mut [Reach]) {
-    if let ExprKind::Object(props) = &decl.exprs[id].kind {
-        for (i, p) in props.iter().enumerate() {
-            out[p.value] = Reach::Property(id, i);
-            fill_reach(decl, p.value, out);
-        }
-    }
 }
 
 /// A value computed from `input`: unknown if anything in it is unknown, secret if anything
