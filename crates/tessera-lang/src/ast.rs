@@ -30,6 +30,21 @@ pub struct Decl {
     pub exprs: Vec<Expr>,
     /// Environments named by `${environments.project.env…}` references, in first-use order.
     pub implicit_imports: Vec<String>,
+    /// For each object literal, its properties' positions sorted by key: the order they are
+    /// evaluated in, and a binary search for references.
+    pub(crate) sorted: Vec<Option<Box<[usize]>>>,
+    /// How each expression is reached from `values`.
+    pub(crate) reach: Vec<Reach>,
+}
+
+/// How an expression is reached from `values`: only those reached through object literals
+/// alone lie over what the imports hold at the same keys.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Reach {
+    Not,
+    Root,
+    /// Property `.1` of the object literal `.0`.
+    Property(ExprId, usize),
 }
 
 /// One entry of `imports`.
@@ -302,6 +317,8 @@ impl Parser<'_> {
             values: None,
             exprs: Vec::new(),
             implicit_imports: Vec::new(),
+            sorted: Vec::new(),
+            reach: Vec::new(),
         };
         let entries = match &root.kind {
             NodeKind::Map(entries) => entries.as_slice(),
@@ -351,6 +368,23 @@ impl Parser<'_> {
             }
         }
         decl.exprs = std::mem::take(&mut self.exprs);
+        decl.sorted = decl
+            .exprs
+            .iter()
+            .map(|e| match &e.kind {
+                ExprKind::Object(props) => {
+                    let mut order: Vec<usize> = (0..props.len()).collect();
+                    order.sort_by(|&a, &b| props[a].key.cmp(&props[b].key));
+                    Some(order.into())
+                }
+                _ => None,
+            })
+            .collect();
+        decl.reach = vec![Reach::Not; decl.exprs.len()];
+        if let Some(root) = decl.values {
+            decl.reach[root] = Reach::Root;
+            fill_reach(&decl.exprs, root, &mut decl.reach);
+        }
         decl.implicit_imports = std::mem::take(&mut self.implicit);
         decl
     }
@@ -1056,6 +1090,15 @@ impl Parser<'_> {
                     self.implicit.push(name);
                 }
             }
+        }
+    }
+}
+
+fn fill_reach(exprs: &[Expr], id: ExprId, out: &mut [Reach]) {
+    if let ExprKind::Object(props) = &exprs[id].kind {
+        for (i, p) in props.iter().enumerate() {
+            out[p.value] = Reach::Property(id, i);
+            fill_reach(exprs, p.value, out);
         }
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use crate::ast::{Access, Accessor, Decl, ExprId, ExprKind, SecretArg};
+use crate::ast::{Access, Accessor, Decl, ExprId, ExprKind, Reach, SecretArg};
 use crate::diag::{nearest, Diagnostic, Diagnostics, Range, Severity};
 use crate::layers::Stack;
 use crate::limits::Limits;
@@ -259,12 +259,6 @@ struct Frame {
     /// Every import by name, `merge: false` ones included, for `${imports.…}`.
     imports: BTreeMap<String, Exported>,
     states: Vec<State>,
-    /// How each expression is reached from `values`, if through object literals only.
-    reach: Vec<Reach>,
-    /// For each object literal, its properties' positions sorted by key (stable, so the
-    /// first of duplicate keys comes first): the order they are evaluated in, and a binary
-    /// search for references.
-    sorted: Vec<Option<Arc<[usize]>>>,
     context: Value,
 }
 
@@ -336,9 +330,17 @@ impl<'a> Evaluator<'a> {
         let root = self.root.clone();
         let value = match self.env(&root) {
             EnvResult::Done(v) => v.map(|e| {
-                // Dropping the other handle lets the root's own values move into the result.
-                self.done.remove(&root);
-                Arc::try_unwrap(e).map_or_else(|e| Value::clone(e.value()), Stack::into_value)
+                // Dropping every other handle lets the layers that only the root's stack
+                // holds, its own values first, move into the result.
+                self.done.clear();
+                let finals = e.holds_finals();
+                let v =
+                    Arc::try_unwrap(e).map_or_else(|e| Value::clone(e.value()), Stack::into_value);
+                if finals {
+                    strip_final(v)
+                } else {
+                    v
+                }
             }),
             EnvResult::Missing(message) => {
                 self.diags.push(Diagnostic {
@@ -355,7 +357,7 @@ impl<'a> Evaluator<'a> {
         let mut diagnostics = std::mem::take(&mut self.diags);
         diagnostics.sort();
         Evaluation {
-            value: value.map(strip_final),
+            value,
             diagnostics,
             environments: std::mem::take(&mut self.order),
         }
@@ -419,23 +421,6 @@ impl<'a> Evaluator<'a> {
             return EnvResult::Done(None);
         };
         let name: Arc<str> = decl.name.clone();
-        let sorted = decl
-            .exprs
-            .iter()
-            .map(|e| match &e.kind {
-                ExprKind::Object(props) => {
-                    let mut order: Vec<usize> = (0..props.len()).collect();
-                    order.sort_by(|&a, &b| props[a].key.cmp(&props[b].key));
-                    Some(Arc::from(order))
-                }
-                _ => None,
-            })
-            .collect();
-        let mut reach = vec![Reach::Not; decl.exprs.len()];
-        if let Some(root) = decl.values {
-            reach[root] = Reach::Root;
-            fill_reach(&decl, root, &mut reach);
-        }
         let mut context = BTreeMap::new();
         for (k, v) in &self.ctx.values {
             context.insert(k.clone(), v.clone());
@@ -450,8 +435,6 @@ impl<'a> Evaluator<'a> {
             base: Stack::default(),
             imports: BTreeMap::new(),
             states: vec![State::Unevaluated; decl.exprs.len()],
-            reach,
-            sorted,
             context: Value::object(context),
         });
         let f = self.frames.len() - 1;
@@ -490,7 +473,7 @@ impl<'a> Evaluator<'a> {
     /// from `values`, or the imports hold nothing there.
     fn base_at(&self, f: usize, id: ExprId, then: Option<&str>) -> Option<Cow<'_, Value>> {
         let frame = &self.frames[f];
-        match frame.reach[id] {
+        match frame.decl.reach[id] {
             Reach::Not => None,
             Reach::Root => match then {
                 Some(k) => frame.base.get(k),
@@ -598,8 +581,11 @@ impl<'a> Evaluator<'a> {
                 range: expr.range,
             });
         }
-        // The root's inherited keys stay in the layers below it (see `env`).
-        let base = if Some(id) == decl.values {
+        // The root's inherited keys stay in the layers below it (see `env`). What lies under
+        // a value matters only if it is final or both are objects.
+        let base = if Some(id) == decl.values
+            || (v.as_object().is_none() && !self.frames[f].base.holds_finals())
+        {
             None
         } else {
             self.base_at(f, id, None)
@@ -617,11 +603,17 @@ impl<'a> Evaluator<'a> {
                 v = base;
             } else if let (Some(b), ValueKind::Object(own)) = (base.as_object(), &mut v.kind) {
                 if !v.unknown {
-                    for (k, bv) in b {
-                        if !own.contains_key(k) {
-                            own.insert(k.clone(), bv.clone());
-                        }
-                    }
+                    // Both are sorted: one walk finds the keys only the base holds.
+                    let mut own_keys = own.keys().peekable();
+                    let missing: Vec<(String, Value)> = b
+                        .iter()
+                        .filter(|&(k, _)| {
+                            while own_keys.next_if(|&o| o < k).is_some() {}
+                            own_keys.peek() != Some(&k)
+                        })
+                        .map(|(k, bv)| (k.clone(), bv.clone()))
+                        .collect();
+                    own.extend(missing);
                 }
             }
         }
@@ -686,9 +678,10 @@ impl<'a> Evaluator<'a> {
                 Value::new(ValueKind::Array(items))
             }
             ExprKind::Object(props) => {
-                let order = self.frames[f].sorted[id].clone().unwrap_or_default();
+                let decl = self.frames[f].decl.clone();
+                let order = decl.sorted[id].as_deref().unwrap_or_default();
                 // Sorted already, so the map is built in one pass rather than searched per key.
-                let entries: Vec<(String, Value)> = if Some(id) == self.frames[f].decl.values {
+                let entries: Vec<(String, Value)> = if Some(id) == decl.values {
                     // Nothing in this environment is evaluated after its root: the root's
                     // properties are evaluated first (references among them read their
                     // states), then moved out of their states rather than copied.
@@ -1091,7 +1084,7 @@ impl<'a> Evaluator<'a> {
         let ExprKind::Object(props) = &frame.decl.exprs[id].kind else {
             return None;
         };
-        let order = frame.sorted[id].as_ref()?;
+        let order = frame.decl.sorted[id].as_ref()?;
         let at = order.partition_point(|&p| props[p].key.as_str() < key);
         order.get(at).filter(|&&p| props[p].key == key).copied()
     }
@@ -1326,25 +1319,6 @@ fn follow(mut v: &Value, accs: &[Accessor]) -> Result<Value, (Range, String)> {
         };
     }
     Ok(v.clone())
-}
-
-/// How an expression is reached from `values`: only those reached through object literals
-/// alone lie over what the imports hold at the same keys.
-#[derive(Clone, Copy)]
-enum Reach {
-    Not,
-    Root,
-    /// Property `.1` of the object literal `.0`.
-    Property(ExprId, usize),
-}
-
-fn fill_reach(decl: &Decl, id: ExprId, out: &mut [Reach]) {
-    if let ExprKind::Object(props) = &decl.exprs[id].kind {
-        for (i, p) in props.iter().enumerate() {
-            out[p.value] = Reach::Property(id, i);
-            fill_reach(decl, p.value, out);
-        }
-    }
 }
 
 /// A value computed from `input`: unknown if anything in it is unknown, secret if anything

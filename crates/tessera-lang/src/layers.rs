@@ -47,6 +47,8 @@ pub(crate) struct Stack {
     /// Layers below this position are hidden by one whose root is not an object (an
     /// evaluation stopped by a limit), which replaces everything below it.
     floor: usize,
+    /// Whether any layer holds a final value, at any depth.
+    finals: bool,
     value: OnceLock<Arc<Value>>,
 }
 
@@ -125,6 +127,7 @@ impl Stack {
                 self.floor = offset + imported.floor;
             }
         }
+        self.finals |= imported.finals;
         self.value = OnceLock::new();
     }
 
@@ -141,6 +144,7 @@ impl Stack {
                 }
                 None => self.floor = position + 1,
             }
+            self.finals |= own.contains_finals();
             self.layers.push(Layer {
                 value: Arc::new(own),
                 complete: true,
@@ -148,6 +152,12 @@ impl Stack {
             self.value = OnceLock::new();
         }
         self
+    }
+
+    /// Whether any layer holds a final value: without one, what lies under a value that is
+    /// not an object cannot change it.
+    pub(crate) fn holds_finals(&self) -> bool {
+        self.finals
     }
 
     /// The merged value at top-level key `key`, borrowed when one layer holds all of it.
@@ -207,7 +217,8 @@ impl Stack {
     }
 
     /// The whole merged value, taking the top layer's entries rather than copying them when
-    /// nothing else holds them (the opened environment's own values).
+    /// nothing else holds them (the opened environment's own values), and likewise those of
+    /// the complete layers right under it.
     pub(crate) fn into_value(mut self) -> Value {
         let Some(top) = self.layers.last_mut() else {
             return Value::object(BTreeMap::new());
@@ -217,8 +228,27 @@ impl Stack {
         }
         // Lookups of keys the top layer holds never reach `fill`; others find it empty.
         let placeholder = Arc::new(Value::object(BTreeMap::new()));
-        let own = Arc::unwrap_or_clone(std::mem::replace(&mut top.value, placeholder));
-        let below = self.layers.len() - 1;
+        let mut own = Arc::unwrap_or_clone(std::mem::replace(&mut top.value, placeholder));
+        let ValueKind::Object(entries) = &mut own.kind else {
+            unreachable!("the top layer is an object")
+        };
+        let mut below = self.layers.len() - 1;
+        // Emptied layers, like the top one, hold only keys already taken.
+        while below > self.floor {
+            let layer = &mut self.layers[below - 1];
+            let taken = match Arc::get_mut(&mut layer.value) {
+                Some(Value {
+                    kind: ValueKind::Object(layer_entries),
+                    unknown: false,
+                    ..
+                }) if layer.complete => std::mem::take(layer_entries),
+                _ => break,
+            };
+            for (k, v) in taken {
+                entries.entry(k).or_insert(v);
+            }
+            below -= 1;
+        }
         self.fill(own, below)
     }
 
@@ -304,6 +334,31 @@ mod tests {
         let d = st.get("d").map(Cow::into_owned);
         assert_eq!(d, Some(obj(&[("y", s("2"))])));
         assert_eq!(st.build(), obj(&[("d", obj(&[("y", s("2"))]))]));
+    }
+
+    #[test]
+    fn taking_the_layers_builds_the_same_value() {
+        // An import chain, whose layers stay complete, alone or under a second import.
+        let chain = || {
+            let mut st = Stack::default();
+            for v in [
+                obj(&[("a", s("1")), ("d", obj(&[("x", s("1"))]))]),
+                obj(&[("b", s("2")), ("d", obj(&[("x", s("1")), ("y", s("2"))]))]),
+                obj(&[("a", s("3"))]),
+            ] {
+                let mut next = Stack::default();
+                next.import(&st.with_own(Some(v)));
+                st = next;
+            }
+            st
+        };
+        let mut side = chain();
+        side.import(&stack(&[obj(&[("b", s("4"))])]));
+        for st in [chain(), side] {
+            let top = st.with_own(Some(obj(&[("c", s("5"))])));
+            let built = top.build();
+            assert_eq!(top.into_value(), built);
+        }
     }
 
     #[test]

@@ -180,6 +180,16 @@ impl Value {
             }
     }
 
+    /// Whether this value or anything inside it is marked final.
+    pub(crate) fn contains_finals(&self) -> bool {
+        self.is_final
+            || match &self.kind {
+                ValueKind::Array(a) => a.iter().any(Value::contains_finals),
+                ValueKind::Object(o) => o.values().any(Value::contains_finals),
+                _ => false,
+            }
+    }
+
     /// The type name used in diagnostics: `string`, `number`, `boolean`, `array`, `object`, `null`.
     pub fn type_name(&self) -> &'static str {
         match self.kind {
