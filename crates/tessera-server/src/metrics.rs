@@ -17,6 +17,7 @@
 //! | `tessera_provider_call_duration_seconds` | histogram | `provider`, `outcome` |
 //! | `tessera_cache_hits_total`, `tessera_cache_misses_total` | counter | `cache` |
 //! | `tessera_db_pool_connections`, `tessera_db_pool_idle_connections`, `tessera_db_pool_max_connections` | gauge | |
+//! | `tessera_audit_commits_total`, `tessera_audit_writes_total` | counter | |
 //! | `tessera_build_info` | gauge (1) | `version` |
 
 use std::sync::OnceLock;
@@ -48,6 +49,10 @@ pub const DB_POOL_CONNECTIONS: &str = "tessera_db_pool_connections";
 pub const DB_POOL_IDLE: &str = "tessera_db_pool_idle_connections";
 /// The most connections the pool opens.
 pub const DB_POOL_MAX: &str = "tessera_db_pool_max_connections";
+/// Group commits of the audit writer.
+pub const AUDIT_COMMITS: &str = "tessera_audit_commits_total";
+/// Writes those group commits held.
+pub const AUDIT_WRITES: &str = "tessera_audit_writes_total";
 
 /// Latency buckets, in seconds: from a cached token check to a slow cloud login.
 const BUCKETS: &[f64] = &[
@@ -98,6 +103,14 @@ fn describe() {
     describe_gauge!(DB_POOL_CONNECTIONS, "Open database connections.");
     describe_gauge!(DB_POOL_IDLE, "Idle database connections.");
     describe_gauge!(DB_POOL_MAX, "The most database connections the pool opens.");
+    describe_counter!(
+        AUDIT_COMMITS,
+        "Group commits of audit entries and open sessions (one transaction each)."
+    );
+    describe_counter!(
+        AUDIT_WRITES,
+        "Audit entries and open sessions written by group commits."
+    );
     describe_gauge!("tessera_build_info", "1, labelled with the version.");
     metrics::gauge!("tessera_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
@@ -194,6 +207,9 @@ pub(crate) async fn render(
     metrics::gauge!(DB_POOL_CONNECTIONS).set(f64::from(pool.size));
     metrics::gauge!(DB_POOL_IDLE).set(pool.idle as f64);
     metrics::gauge!(DB_POOL_MAX).set(f64::from(pool.max));
+    let commits = s.store().group_commit_stats();
+    metrics::counter!(AUDIT_COMMITS).absolute(commits.batches);
+    metrics::counter!(AUDIT_WRITES).absolute(commits.writes);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(handle.render())

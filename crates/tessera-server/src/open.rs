@@ -146,7 +146,7 @@ fn record(failures: &Mutex<Vec<UpstreamFailure>>, failure: UpstreamFailure) {
 }
 
 /// Whether any environment of `loaded` calls a provider.
-fn calls_providers(loaded: &Loaded) -> bool {
+pub(crate) fn calls_providers(loaded: &Loaded) -> bool {
     loaded.found().any(|name| {
         loaded.load(name).ok().is_some_and(|parsed| {
             parsed.decl.as_ref().is_some_and(|decl| {
@@ -156,6 +156,20 @@ fn calls_providers(loaded: &Loaded) -> bool {
             })
         })
     })
+}
+
+/// The providers of an open that calls none (see `calls_providers`): any call is refused, so
+/// no provider runs before the open's audit entry is committed.
+pub(crate) struct NoProviders;
+
+#[async_trait::async_trait]
+impl Providers for NoProviders {
+    async fn open(&self, call: ProviderCall) -> Result<Value, String> {
+        Err(format!(
+            "provider {:?} cannot be called in this open",
+            call.provider
+        ))
+    }
 }
 
 impl<'g> GrantedProviders<'g> {

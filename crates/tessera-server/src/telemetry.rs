@@ -83,19 +83,25 @@ pub(crate) async fn observe<B: MessageBody>(
         .filter(|v| sane(v))
         .map_or_else(generate, str::to_owned);
     let method = req.method().as_str().to_owned();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    // The route is known once the router has matched; asking before would match the path
+    // against every pattern a second time.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = tracing::field::Empty
+    );
     let started = Instant::now();
     let in_flight = metrics::InFlight::start();
     let result = next.call(req).instrument(span.clone()).await;
     drop(in_flight);
     let elapsed = started.elapsed();
-    let status = match &result {
-        Ok(res) => res.status(),
-        Err(e) => e.as_response_error().status_code(),
+    let (status, route) = match &result {
+        Ok(res) => (res.status(), res.request().match_pattern()),
+        Err(e) => (e.as_response_error().status_code(), None),
     };
+    let route = route.unwrap_or_else(|| "unmatched".to_owned());
+    span.record("route", route.as_str());
     metrics::request(&method, &route, status.as_u16(), elapsed);
     span.in_scope(|| {
         let ms = elapsed.as_secs_f64() * 1000.0;

@@ -497,6 +497,52 @@ impl Store {
         purpose: OpenPurpose,
         ctx: &AuditContext,
     ) -> Result<OpenGrant, AuthorizeError> {
+        let (grant, record) = self
+            .check_open_at(at, principal, org, envs, purpose, ctx)
+            .await?;
+        self.record_audit(ctx, &record).await?;
+        Ok(grant)
+    }
+
+    /// The Open check of an open whose result becomes a session, at `at`: as
+    /// [`Store::authorize_open_at`] (a denial is audited at once), but the allowed entry is
+    /// kept in the [`PendingOpen`], to be committed with the session.
+    pub async fn authorize_session_open_at(
+        &self,
+        at: Snapshot,
+        principal: &Principal,
+        org: &OrgName,
+        envs: &[QualifiedEnv],
+        ctx: &AuditContext,
+    ) -> Result<PendingOpen, AuthorizeError> {
+        let (grant, record) = self
+            .check_open_at(at, principal, org, envs, OpenPurpose::Open, ctx)
+            .await?;
+        Ok(PendingOpen {
+            grant,
+            ctx: ctx.clone(),
+            record,
+        })
+    }
+
+    /// Commits a pending open's audit entry by itself and hands its grant over: before a
+    /// provider call, or when the open failed.
+    pub async fn record_open(&self, pending: PendingOpen) -> Result<OpenGrant, StoreError> {
+        self.record_audit(&pending.ctx, &pending.record).await?;
+        Ok(pending.grant)
+    }
+
+    /// Decides Open on every environment of `envs`; a denial is audited here, an allowed
+    /// check's entry is returned for the caller to commit.
+    async fn check_open_at(
+        &self,
+        at: Snapshot,
+        principal: &Principal,
+        org: &OrgName,
+        envs: &[QualifiedEnv],
+        purpose: OpenPurpose,
+        ctx: &AuditContext,
+    ) -> Result<(OpenGrant, AuditRecord), AuthorizeError> {
         let facts = self.access_facts_at(at, principal, org).await?;
         let Some(root) = envs.first() else {
             return Err(StoreError::Invalid("no environment to open".into()).into());
@@ -530,16 +576,40 @@ impl Store {
                 });
             }
         }
-        let rec = AuditRecord::new(org, purpose.event())
+        let record = AuditRecord::new(org, purpose.event())
             .env(root)
             .details(serde_json::json!({ "environments": names }));
-        self.record_audit(ctx, &rec).await?;
-        Ok(OpenGrant {
+        let grant = OpenGrant {
             principal: principal.describe(),
             org: org.clone(),
             envs: envs.iter().cloned().collect(),
             at,
-        })
+        };
+        Ok((grant, record))
+    }
+}
+
+/// An Open check that passed for an open whose result becomes a session, its audit entry
+/// not yet written. [`Store::create_session_recorded`] commits the entry and the session in
+/// one transaction (one group commit instead of two); [`Store::record_open`] commits the
+/// entry alone, when the open fails or before a provider is called.
+///
+/// *Invariant (fail closed):* the grant may decrypt, but nothing obtained with it leaves
+/// the server until one of those two has returned `Ok`; provider calls, which act outside
+/// the server, need the entry committed first (`tessera-server`'s `open` takes the second
+/// path for any environment that calls a provider).
+#[derive(Debug)]
+#[must_use = "an open's audit entry is only written when the pending open is recorded"]
+pub struct PendingOpen {
+    pub(crate) grant: OpenGrant,
+    pub(crate) ctx: AuditContext,
+    pub(crate) record: AuditRecord,
+}
+
+impl PendingOpen {
+    /// The grant, for decrypting the open's secrets.
+    pub fn grant(&self) -> &OpenGrant {
+        &self.grant
     }
 }
 

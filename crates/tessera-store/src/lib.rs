@@ -237,8 +237,11 @@ impl Store {
             if !url.contains(":memory:") && !url.contains("mode=memory") {
                 sqlite_file = Some(opts.get_filename().to_path_buf());
             }
+            // A local file does not drop connections: no ping before each acquire (a round
+            // trip to the connection's worker thread on every query and every commit).
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await
                 .map_err(|source| StoreError::Connect {

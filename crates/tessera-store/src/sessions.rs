@@ -1,19 +1,20 @@
 //! Open sessions: the evaluated result of an open, sealed with the organization's data key
 //! and bound to the environment and the session id, readable until it expires.
 //!
-//! Creating a session is part of an open that [`Store::authorize_open`] already audited, so
-//! it writes no audit entry of its own.
+//! Creating a session is part of an open: either the open's check already wrote its audit
+//! entry ([`Store::create_session`]), or the entry is committed with the session
+//! ([`Store::create_session_recorded`]). A session has no audit entry of its own.
 
 use tessera_crypto::{Aad, SecretBytes};
 use tessera_types::{OrgName, QualifiedEnv};
 
 use std::sync::Arc;
 
-use crate::access::OpenGrant;
+use crate::access::{OpenGrant, PendingOpen};
 use crate::cache::SealedSession;
 use crate::db::args;
 use crate::environments::EnvKey;
-use crate::writer::SessionRow;
+use crate::writer::{SessionRow, Write};
 use crate::{new_id, now, Store, StoreError, UnixTime};
 
 /// An open session's metadata.
@@ -46,6 +47,36 @@ impl Store {
         result: &SecretBytes,
         ttl_seconds: i64,
     ) -> Result<OpenSession, StoreError> {
+        let row = self.seal_session(grant, env, result, ttl_seconds).await?;
+        // Through the group-commit writer: concurrent opens share one commit.
+        let row = self.writer.write_session(Write::Session(row)).await?;
+        Ok(self.keep_session(row, grant.org(), env))
+    }
+
+    /// [`Store::create_session`] for a [`PendingOpen`]: the open's audit entry and the
+    /// session are committed in one transaction, or neither is.
+    pub async fn create_session_recorded(
+        &self,
+        pending: PendingOpen,
+        env: &QualifiedEnv,
+        result: &SecretBytes,
+        ttl_seconds: i64,
+    ) -> Result<OpenSession, StoreError> {
+        let row = self
+            .seal_session(&pending.grant, env, result, ttl_seconds)
+            .await?;
+        let write = Write::Open(pending.ctx, pending.record, row);
+        let row = self.writer.write_session(write).await?;
+        Ok(self.keep_session(row, pending.grant.org(), env))
+    }
+
+    async fn seal_session(
+        &self,
+        grant: &OpenGrant,
+        env: &QualifiedEnv,
+        result: &SecretBytes,
+        ttl_seconds: i64,
+    ) -> Result<SessionRow, StoreError> {
         let org = grant.org();
         if !grant.covers(org, env) {
             return Err(StoreError::NotGranted {
@@ -64,20 +95,29 @@ impl Store {
             .seal_cached(key.org_id, org, result.expose(), &aad(org, env, &id))
             .await?;
         let t = now();
-        let expires_at = t.saturating_add(ttl_seconds);
-        let row = SessionRow {
-            id: id.clone(),
+        Ok(SessionRow {
+            id,
             org_id: key.org_id,
             env_id: key.env_id,
             principal: grant.principal().to_owned(),
             sealed,
             created_at: t,
-            expires_at,
+            expires_at: t.saturating_add(ttl_seconds),
+        })
+    }
+
+    /// Keeps a committed session in the cache (sealed, as stored) and describes it.
+    fn keep_session(&self, row: SessionRow, org: &OrgName, env: &QualifiedEnv) -> OpenSession {
+        let session = OpenSession {
+            id: row.id.clone(),
+            org: org.clone(),
+            env: env.clone(),
+            principal: row.principal.clone(),
+            created_at: row.created_at,
+            expires_at: row.expires_at,
         };
-        // Through the group-commit writer: concurrent opens share one commit.
-        let row = self.writer.write_session(row).await?;
         self.caches.sessions.insert(
-            id.clone(),
+            row.id,
             Arc::new(SealedSession {
                 env_id: row.env_id,
                 principal: row.principal,
@@ -86,14 +126,7 @@ impl Store {
                 expires_at: row.expires_at,
             }),
         );
-        Ok(OpenSession {
-            id,
-            org: org.clone(),
-            env: env.clone(),
-            principal: grant.principal().to_owned(),
-            created_at: t,
-            expires_at,
-        })
+        session
     }
 
     /// Reads a live session of `env`; an expired or unknown one is `NotFound`.

@@ -46,6 +46,9 @@ pub(crate) enum Write {
     Audit(AuditContext, AuditRecord),
     /// An open session; answered with 0.
     Session(SessionRow),
+    /// An open's audit entry and the session it created, together; answered with the
+    /// entry's `seq`.
+    Open(AuditContext, AuditRecord, SessionRow),
 }
 
 /// What a committed write answers: its `seq` (0 for a session) and the write itself.
@@ -84,10 +87,10 @@ impl GroupWriter {
         self.submit(write).await.map(|(seq, _)| seq)
     }
 
-    /// Queues an open session and waits for its commit; hands the row back.
-    pub(crate) async fn write_session(&self, row: SessionRow) -> Result<SessionRow, StoreError> {
-        match self.submit(Write::Session(row)).await? {
-            (_, Write::Session(row)) => Ok(row),
+    /// Queues a write holding a session and waits for its commit; hands the row back.
+    pub(crate) async fn write_session(&self, write: Write) -> Result<SessionRow, StoreError> {
+        match self.submit(write).await? {
+            (_, Write::Session(row) | Write::Open(_, _, row)) => Ok(row),
             (_, Write::Audit(..)) => Err(StoreError::WriteFailed(
                 "the writer answered a session with an audit entry".into(),
             )),
@@ -155,6 +158,12 @@ pub(crate) async fn commit(pool: &Pool, writes: &[&Write]) -> Result<Vec<i64>, S
             }
             Write::Session(s) => {
                 results.push(0);
+                sessions.push(s);
+            }
+            Write::Open(ctx, rec, s) => {
+                let chained = audit::chain(&mut head, ctx, rec);
+                results.push(chained.seq());
+                entries.push(chained);
                 sessions.push(s);
             }
         }

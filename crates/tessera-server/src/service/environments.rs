@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value as Json};
 use tessera_crypto::SecretBytes;
+use tessera_lang::Providers;
 use tessera_lang::{EvalContext, Loaded, Parsed};
 use tessera_store::access::{
-    effective_permission, AccessFacts, EnvFacts, GrantSource, OpenPurpose,
+    effective_permission, AccessFacts, EnvFacts, GrantSource, OpenGrant, OpenPurpose, PendingOpen,
 };
 use tessera_store::access::{AuthorizeError, EffectivePermission};
 use tessera_store::{Snapshot, StoreError};
@@ -22,7 +23,9 @@ use tessera_types::{OrgName, Permission, QualifiedEnv, Version};
 use super::Service;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::open::{qualified, GrantedDecrypter, GrantedProviders, UpstreamFailure};
+use crate::open::{
+    calls_providers, qualified, GrantedDecrypter, GrantedProviders, NoProviders, UpstreamFailure,
+};
 use crate::wire::{self, Secrets};
 
 /// The default lifetime of an open session, as ESC's.
@@ -156,6 +159,23 @@ pub(crate) enum SessionRead {
     Whole(SecretBytes),
     /// One property's value.
     Property(Json),
+}
+
+/// How an open's audit entry gets written (see `PendingOpen`).
+enum OpenAudit {
+    /// Already committed, before any provider call.
+    Written(OpenGrant),
+    /// To be committed with the session.
+    WithSession(Box<PendingOpen>),
+}
+
+impl OpenAudit {
+    fn grant(&self) -> &OpenGrant {
+        match self {
+            OpenAudit::Written(grant) => grant,
+            OpenAudit::WithSession(pending) => pending.grant(),
+        }
+    }
 }
 
 fn not_found(org: &OrgName, env: &QualifiedEnv) -> ApiError {
@@ -551,81 +571,110 @@ impl Service {
                 }
             }
         }
-        let grant = self
+        let pending = self
             .store
-            .authorize_open_at(
-                caller.at,
-                &caller.principal,
-                org,
-                &names,
-                OpenPurpose::Open,
-                &caller.audit,
-            )
+            .authorize_session_open_at(caller.at, &caller.principal, org, &names, &caller.audit)
             .await
             .map_err(|e| Self::open_refused(e, org, env))?;
-        if !loaded.found().any(|n| n == root) {
-            // Open was granted on the root, so it exists: the version asked for does not.
-            let _ = self.store.revision(org, env, version).await?;
-        }
-        let decrypter = GrantedDecrypter::prepare(&self.store, &grant, &loaded).await?;
-        let providers =
-            GrantedProviders::prepare(&grant, &self.providers, &self.issuer, &loaded).await?;
-        let ctx = self.eval_context(caller, org);
-        let eval = tessera_lang::open(
-            &loaded,
-            &root,
-            &ctx,
-            &self.limits,
-            &decrypter,
-            &providers,
-            self.open_deadline,
-        )
-        .await;
-        if eval.has_errors() {
-            // A cloud that refused or did not answer is not the caller's mistake: 502/504,
-            // with the provider's diagnostic (which never quotes a token) as the message.
-            let diagnostics = wire::diagnostics(&eval.diagnostics);
-            let first = eval
-                .diagnostics
-                .iter()
-                .find(|d| d.severity == tessera_lang::Severity::Error)
-                .map(|d| d.message.clone())
-                .unwrap_or_default();
-            return Err(match providers.upstream_failure() {
-                Some(UpstreamFailure::Timeout) => ApiError::GatewayTimeout {
-                    message: format!("{org}/{env} cannot be opened: {first}"),
-                    diagnostics,
-                },
-                Some(UpstreamFailure::Refused) => ApiError::BadGateway {
-                    message: format!("{org}/{env} cannot be opened: {first}"),
-                    diagnostics,
-                },
-                None => ApiError::Diagnostics {
-                    message: format!("{org}/{env} cannot be opened: it has errors"),
-                    diagnostics,
-                },
+        // A provider call acts outside the server, so its audit entry is committed first;
+        // otherwise the entry is committed with the session, in one transaction, and
+        // nothing leaves the server before that.
+        let audit = if calls_providers(&loaded) {
+            OpenAudit::Written(self.store.record_open(pending).await?)
+        } else {
+            OpenAudit::WithSession(Box::new(pending))
+        };
+        let evaluated = async {
+            let grant = audit.grant();
+            if !loaded.found().any(|n| n == root) {
+                // Open was granted on the root, so it exists: the version asked for does not.
+                let _ = self.store.revision(org, env, version).await?;
+            }
+            let decrypter = GrantedDecrypter::prepare(&self.store, grant, &loaded).await?;
+            let providers = match &audit {
+                OpenAudit::Written(grant) => Some(
+                    GrantedProviders::prepare(grant, &self.providers, &self.issuer, &loaded)
+                        .await?,
+                ),
+                OpenAudit::WithSession(_) => None,
+            };
+            let ctx = self.eval_context(caller, org);
+            let eval = tessera_lang::open(
+                &loaded,
+                &root,
+                &ctx,
+                &self.limits,
+                &decrypter,
+                providers
+                    .as_ref()
+                    .map_or(&NoProviders as &dyn Providers, |p| p),
+                self.open_deadline,
+            )
+            .await;
+            if eval.has_errors() {
+                // A cloud that refused or did not answer is not the caller's mistake:
+                // 502/504, with the provider's diagnostic (which never quotes a token).
+                let diagnostics = wire::diagnostics(&eval.diagnostics);
+                let first = eval
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.severity == tessera_lang::Severity::Error)
+                    .map(|d| d.message.clone())
+                    .unwrap_or_default();
+                let upstream = providers.as_ref().and_then(|p| p.upstream_failure());
+                return Err(match upstream {
+                    Some(UpstreamFailure::Timeout) => ApiError::GatewayTimeout {
+                        message: format!("{org}/{env} cannot be opened: {first}"),
+                        diagnostics,
+                    },
+                    Some(UpstreamFailure::Refused) => ApiError::BadGateway {
+                        message: format!("{org}/{env} cannot be opened: {first}"),
+                        diagnostics,
+                    },
+                    None => ApiError::Diagnostics {
+                        message: format!("{org}/{env} cannot be opened: it has errors"),
+                        diagnostics,
+                    },
+                });
+            }
+            let body = json!({
+                "properties": wire::properties(eval.value.as_ref(), Secrets::Reveal),
             });
+            let bytes = SecretBytes::new(serde_json::to_vec(&body).map_err(ApiError::unexpected)?);
+            drop(body);
+            // The facts loaded for this request decide the session cap; reloading them
+            // would cost a round of queries for nothing (Open was decided by the grant).
+            let handle = self
+                .store
+                .environment_handle_at(caller.at, org, env)
+                .await?;
+            let eff = effective_permission(
+                &facts,
+                &EnvFacts {
+                    name: env,
+                    tags: &handle.environment.tags,
+                },
+            );
+            let ttl = session_ttl(self, org, env, &eff, asked).await?;
+            Ok((bytes, ttl))
         }
-        let body = json!({
-            "properties": wire::properties(eval.value.as_ref(), Secrets::Reveal),
-        });
-        let bytes = SecretBytes::new(serde_json::to_vec(&body).map_err(ApiError::unexpected)?);
-        drop(body);
-        // The facts loaded for this request decide the session cap; reloading them would
-        // cost a round of queries for nothing (Open itself was decided by the grant).
-        let handle = self
-            .store
-            .environment_handle_at(caller.at, org, env)
-            .await?;
-        let eff = effective_permission(
-            &facts,
-            &EnvFacts {
-                name: env,
-                tags: &handle.environment.tags,
-            },
-        );
-        let ttl = session_ttl(self, org, env, &eff, asked).await?;
-        let session = self.store.create_session(&grant, env, &bytes, ttl).await?;
+        .await;
+        let session = match (evaluated, audit) {
+            (Ok((bytes, ttl)), OpenAudit::Written(grant)) => {
+                self.store.create_session(&grant, env, &bytes, ttl).await?
+            }
+            (Ok((bytes, ttl)), OpenAudit::WithSession(pending)) => {
+                self.store
+                    .create_session_recorded(*pending, env, &bytes, ttl)
+                    .await?
+            }
+            (Err(e), OpenAudit::WithSession(pending)) => {
+                // The open was allowed and failed: its entry is still written.
+                self.store.record_open(*pending).await?;
+                return Err(e);
+            }
+            (Err(e), OpenAudit::Written(_)) => return Err(e),
+        };
         Ok(session.id)
     }
 

@@ -397,6 +397,37 @@ async fn a_read_only_caller_causes_no_outbound_request() {
     assert_eq!(ad.requests.load(Ordering::SeqCst), 1);
 }
 
+/// A provider acts outside the server, so the open's audit entry is committed before any
+/// call: with the audit log unwritable, opening is 503 and the cloud hears nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_provider_is_called_before_the_open_is_audited() {
+    use sqlx::Connection;
+    let ad = azure_ad();
+    let app = app_with_azure(&ad).await;
+    ad.subjects
+        .lock()
+        .expect("lock")
+        .push(format!("pulumi:environments:org:{ORG}:env:app/dev"));
+    app.create_env("app/dev", &azure_login("")).await;
+    let url = format!(
+        "sqlite://{}",
+        app.data_dir.path().join("tessera.db").display()
+    );
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit down'); END")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    open(&app, "app/dev", ADMIN_TOKEN, 503).await;
+    assert_eq!(ad.requests.load(Ordering::SeqCst), 0);
+    sqlx::query("DROP TRIGGER audit_down")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    open(&app, "app/dev", ADMIN_TOKEN, 200).await;
+    assert_eq!(ad.requests.load(Ordering::SeqCst), 1);
+}
+
 /// An AWS STS that refuses, quoting the token back (as a careless service might).
 fn refusing_sts() -> (String, Arc<AtomicUsize>) {
     let requests = Arc::new(AtomicUsize::new(0));
