@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tessera_types::{OrgName, QualifiedEnv};
 
-use crate::db::{args, Row, Tx, Val};
+use crate::db::{args, placeholders, Batch, Row, Tx, Val};
 use crate::writer::Write;
 use crate::{now, Store, StoreError, UnixTime};
 
@@ -353,7 +353,7 @@ impl Chained {
 }
 
 /// The entry that follows `head`; advances `head` in memory. The caller inserts it
-/// ([`insert_chained`]) and writes the head back ([`write_head`]) before committing.
+/// ([`push_inserts`]) and writes the head back ([`push_write_head`]) before committing.
 pub(crate) fn chain(head: &mut Head, ctx: &AuditContext, rec: &AuditRecord) -> Chained {
     let details_text = rec.details.to_string();
     let entry = AuditEntry {
@@ -384,16 +384,17 @@ pub(crate) fn chain(head: &mut Head, ctx: &AuditContext, rec: &AuditRecord) -> C
 /// Rows per `INSERT` statement: 12 parameters each stays far below both backends' limits.
 const ROWS_PER_STATEMENT: usize = 256;
 
-/// Inserts chained entries, many rows per statement.
-pub(crate) async fn insert_chained(tx: &mut Tx, rows: &[Chained]) -> Result<(), StoreError> {
+/// Adds the inserts of chained entries to `batch`, many rows per statement.
+pub(crate) fn push_inserts<'a>(batch: &mut Batch<'a>, rows: &'a [Chained]) {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let offset = batch.offset();
         let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
-        let mut args: Vec<Val<'_>> = Vec::with_capacity(chunk.len() * 12);
+        let mut args: Vec<Val<'a>> = Vec::with_capacity(chunk.len() * 12);
         for (i, c) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&placeholders(i * 12, 12));
+            sql.push_str(&placeholders(offset + i * 12, 12));
             let e = &c.entry;
             args.extend([
                 Val::from(e.seq),
@@ -410,16 +411,21 @@ pub(crate) async fn insert_chained(tx: &mut Tx, rows: &[Chained]) -> Result<(), 
                 Val::from(&c.hash),
             ]);
         }
-        tx.execute(&sql, &args, "appending to the audit log")
-            .await?;
+        batch.push(sql, args);
     }
-    Ok(())
 }
 
-/// `($n+1, …, $n+count)`.
-pub(crate) fn placeholders(n: usize, count: usize) -> String {
-    let list: Vec<String> = (n + 1..=n + count).map(|k| format!("${k}")).collect();
-    format!("({})", list.join(", "))
+/// Adds the update recording `head` as the chain's last entry to `batch`.
+pub(crate) fn push_write_head<'a>(batch: &mut Batch<'a>, head: &'a Head) {
+    let o = batch.offset();
+    batch.push(
+        format!(
+            "UPDATE audit_head SET last_seq = ${}, last_hash = ${} WHERE id = 1",
+            o + 1,
+            o + 2
+        ),
+        vec![Val::from(head.seq), Val::from(&head.hash)],
+    );
 }
 
 /// Inserts the entry that follows `head` and advances `head` in memory; the caller writes
@@ -431,7 +437,9 @@ pub(crate) async fn insert_after(
     rec: &AuditRecord,
 ) -> Result<i64, StoreError> {
     let chained = chain(head, ctx, rec);
-    insert_chained(tx, std::slice::from_ref(&chained)).await?;
+    let mut batch = Batch::for_tx(tx);
+    push_inserts(&mut batch, std::slice::from_ref(&chained));
+    batch.run(tx, "appending to the audit log").await?;
     Ok(chained.seq())
 }
 

@@ -388,6 +388,71 @@ impl Tx {
     }
 }
 
+/// Statements run in order inside one transaction. On SQLite they go to the connection's
+/// worker thread as one multi-statement text, in one round trip (the driver binds `$N`
+/// across the statements); PostgreSQL's protocol takes one statement at a time.
+///
+/// Builders number their placeholders from [`Batch::offset`] + 1.
+pub(crate) struct Batch<'a> {
+    joined: bool,
+    statements: Vec<(String, Vec<Val<'a>>)>,
+    bound: usize,
+}
+
+impl<'a> Batch<'a> {
+    /// An empty batch for `tx`'s backend.
+    pub(crate) fn for_tx(tx: &Tx) -> Batch<'a> {
+        Batch {
+            joined: matches!(tx, Tx::S(..)),
+            statements: Vec::new(),
+            bound: 0,
+        }
+    }
+
+    /// Where the next statement's placeholders start (`$offset+1`).
+    pub(crate) fn offset(&self) -> usize {
+        if self.joined {
+            self.bound
+        } else {
+            0
+        }
+    }
+
+    /// Adds a statement numbered from [`Batch::offset`].
+    pub(crate) fn push(&mut self, sql: String, args: Vec<Val<'a>>) {
+        self.bound += args.len();
+        self.statements.push((sql, args));
+    }
+
+    /// Runs every statement in `tx`.
+    pub(crate) async fn run(self, tx: &mut Tx, op: &'static str) -> Result<(), StoreError> {
+        if self.statements.is_empty() {
+            return Ok(());
+        }
+        if self.joined {
+            let mut sql = String::new();
+            let mut args = Vec::with_capacity(self.bound);
+            for (text, a) in self.statements {
+                sql.push_str(&text);
+                sql.push_str(";\n");
+                args.extend(a);
+            }
+            tx.execute(&sql, &args, op).await?;
+        } else {
+            for (sql, args) in &self.statements {
+                tx.execute(sql, args, op).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `($n+1, …, $n+count)`.
+pub(crate) fn placeholders(n: usize, count: usize) -> String {
+    let list: Vec<String> = (n + 1..=n + count).map(|k| format!("${k}")).collect();
+    format!("({})", list.join(", "))
+}
+
 /// Whether an error is a unique-constraint violation (a duplicate name).
 pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
     match e {

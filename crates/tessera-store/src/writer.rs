@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditContext, AuditRecord};
-use crate::db::{Pool, Val};
+use crate::db::{placeholders, Batch, Pool, Val};
 use crate::StoreError;
 
 /// The most writes one transaction takes; more wait for the next batch.
@@ -168,8 +168,11 @@ pub(crate) async fn commit(pool: &Pool, writes: &[&Write]) -> Result<Vec<i64>, S
             }
         }
     }
-    audit::insert_chained(&mut tx, &entries).await?;
+    // Every insert and the head's update in one round trip on SQLite.
+    let mut batch = Batch::for_tx(&tx);
+    audit::push_inserts(&mut batch, &entries);
     for chunk in sessions.chunks(SESSIONS_PER_STATEMENT) {
+        let offset = batch.offset();
         let mut sql = String::from(
             "INSERT INTO open_sessions (id, org_id, env_id, principal, sealed, created_at, expires_at) VALUES ",
         );
@@ -178,7 +181,7 @@ pub(crate) async fn commit(pool: &Pool, writes: &[&Write]) -> Result<Vec<i64>, S
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&audit::placeholders(i * 7, 7));
+            sql.push_str(&placeholders(offset + i * 7, 7));
             args.extend([
                 Val::from(&s.id),
                 Val::from(s.org_id),
@@ -189,11 +192,14 @@ pub(crate) async fn commit(pool: &Pool, writes: &[&Write]) -> Result<Vec<i64>, S
                 Val::from(s.expires_at),
             ]);
         }
-        tx.execute(&sql, &args, "storing open sessions").await?;
+        batch.push(sql, args);
     }
     if !entries.is_empty() {
-        audit::write_head(&mut tx, &head).await?;
+        audit::push_write_head(&mut batch, &head);
     }
+    batch
+        .run(&mut tx, "appending audit entries and sessions")
+        .await?;
     tx.commit().await?;
     Ok(results)
 }

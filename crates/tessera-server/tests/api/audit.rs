@@ -200,6 +200,11 @@ async fn concurrent_opens_share_audit_commits_and_fail_together() {
     // Each open (no provider here) writes its audit entry and its session as one write.
     assert_eq!(writes, n as u64);
     assert!(batches < writes, "{writes} writes took {batches} commits");
+    assert_eq!(
+        open_sessions(&mut c).await,
+        sessions_before + n as i64,
+        "every session is in the database, not only in the server's cache"
+    );
     for id in &ids {
         let s = app
             .get(&format!("{p}/open/{id}"), ADMIN_TOKEN)
