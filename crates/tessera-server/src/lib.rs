@@ -34,17 +34,23 @@
 //! *Invariant:* no plaintext secret leaves the store and no provider is called unless an Open
 //! check passed for the caller, the environment, and every environment it imports.
 //! - The proof is [`tessera_store::access::OpenGrant`]. It has no public constructor; only
-//!   `Store::authorize_open` / `Store::authorize_open_for` mint it, after checking Open on every
-//!   environment named and writing the audit entry (a failed audit write means no grant).
+//!   the store's Open checks mint it (`Store::authorize_open_at` and its wrappers, and
+//!   `Store::authorize_session_open_at`), after checking Open on every environment named.
+//!   They write the audit entry first, except for an open's session: there the entry waits
+//!   in a `PendingOpen` and is committed with the session (or alone if the open fails), and
+//!   nothing derived from the grant leaves before that commit (a failed audit write means
+//!   no answer but 503).
 //! - Everything that reveals takes the grant: `Store::decrypt_secret`, `Store::create_session`,
 //!   `Store::read_session`. In this crate, `open::GrantedDecrypter` and
 //!   `open::GrantedProviders` can only be built from a `&OpenGrant`; `service::environments`
-//!   asks `Store::authorize_open_for` for the grant in exactly four places: `open` (over the
-//!   whole import closure loaded by `tessera_lang::load_closure`, then evaluates with those
-//!   two), `read_session`, `decrypt` and `clone` (which reveal through
-//!   `Service::reveal_secrets(&grant, …)`, itself calling `Store::decrypt_secret`). Each kind
-//!   of use writes its own audit event (`environment.open`, `environment.session.read`,
-//!   `environment.decrypt`, `environment.clone`), allowed or denied.
+//!   asks for the grant in exactly four places: `open` (over the whole import closure loaded
+//!   by `tessera_lang::load_closure`, then evaluates with those two; an open that calls a
+//!   provider commits its audit entry before building `GrantedProviders`, one that calls
+//!   none evaluates with `open::NoProviders`, which refuses every call), `read_session`,
+//!   `decrypt` and `clone` (which reveal through `Service::reveal_secrets(&grant, …)`,
+//!   itself calling `Store::decrypt_secret`). Each kind of use writes its own audit event
+//!   (`environment.open`, `environment.session.read`, `environment.decrypt`,
+//!   `environment.clone`), allowed or denied.
 //! - `GET` of a definition and `check` go through `tessera_lang::check`, which has no
 //!   decrypter and no providers: secrets stay ciphertext and provider outputs stay unknown.
 #![warn(missing_docs)]
