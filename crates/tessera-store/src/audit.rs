@@ -313,6 +313,16 @@ pub(crate) struct Head {
     hash: String,
 }
 
+impl Head {
+    /// From a row of `SELECT last_seq, last_hash FROM audit_head`.
+    pub(crate) fn decode(row: &Row) -> Result<Head, StoreError> {
+        Ok(Head {
+            seq: row.i64(0)?,
+            hash: row.text(1)?,
+        })
+    }
+}
+
 /// Reads the chain head inside `tx`, which must hold the write lock.
 pub(crate) async fn read_head(tx: &mut Tx) -> Result<Head, StoreError> {
     let head = tx
@@ -322,10 +332,7 @@ pub(crate) async fn read_head(tx: &mut Tx) -> Result<Head, StoreError> {
             "reading the audit chain head",
         )
         .await?;
-    Ok(Head {
-        seq: head.i64(0)?,
-        hash: head.text(1)?,
-    })
+    Head::decode(&head)
 }
 
 /// Records `head` as the chain's last entry inside `tx`.

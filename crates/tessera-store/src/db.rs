@@ -400,6 +400,15 @@ pub(crate) struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
+    /// An empty batch run as one text (SQLite).
+    pub(crate) fn joined() -> Batch<'a> {
+        Batch {
+            joined: true,
+            statements: Vec::new(),
+            bound: 0,
+        }
+    }
+
     /// An empty batch for `tx`'s backend.
     pub(crate) fn for_tx(tx: &Tx) -> Batch<'a> {
         Batch {
@@ -424,19 +433,25 @@ impl<'a> Batch<'a> {
         self.statements.push((sql, args));
     }
 
+    /// One text and its arguments, for a joined batch.
+    fn into_text(self) -> (String, Vec<Val<'a>>) {
+        let mut sql = String::new();
+        let mut args = Vec::with_capacity(self.bound);
+        for (text, a) in self.statements {
+            sql.push_str(&text);
+            sql.push_str(";\n");
+            args.extend(a);
+        }
+        (sql, args)
+    }
+
     /// Runs every statement in `tx`.
     pub(crate) async fn run(self, tx: &mut Tx, op: &'static str) -> Result<(), StoreError> {
         if self.statements.is_empty() {
             return Ok(());
         }
         if self.joined {
-            let mut sql = String::new();
-            let mut args = Vec::with_capacity(self.bound);
-            for (text, a) in self.statements {
-                sql.push_str(&text);
-                sql.push_str(";\n");
-                args.extend(a);
-            }
+            let (sql, args) = self.into_text();
             tx.execute(&sql, &args, op).await?;
         } else {
             for (sql, args) in &self.statements {
@@ -444,6 +459,59 @@ impl<'a> Batch<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// A SQLite connection taken from the pool for a transaction driven with plain statements
+/// (`BEGIN`, `COMMIT` inside multi-statement texts), to save round trips (see `writer`).
+pub(crate) struct RawSqlite(sqlx::pool::PoolConnection<Sqlite>);
+
+impl Pool {
+    /// A connection for [`RawSqlite`]; `None` on PostgreSQL.
+    pub(crate) async fn raw_sqlite(&self) -> Result<Option<RawSqlite>, StoreError> {
+        match self {
+            Pool::S(p, _) => Ok(Some(RawSqlite(
+                p.acquire().await.map_err(db("taking a connection"))?,
+            ))),
+            Pool::P(_) => Ok(None),
+        }
+    }
+}
+
+impl RawSqlite {
+    /// The first row `sql` returns (its statements run up to that row).
+    pub(crate) async fn fetch_one(
+        &mut self,
+        sql: &str,
+        op: &'static str,
+    ) -> Result<Row, StoreError> {
+        sqlite_query(sql, &[])
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(db(op))?
+            .map(Row::S)
+            .ok_or_else(|| StoreError::Corrupt(format!("no row while {op}")))
+    }
+
+    /// Runs a joined batch.
+    pub(crate) async fn run(
+        &mut self,
+        batch: Batch<'_>,
+        op: &'static str,
+    ) -> Result<(), StoreError> {
+        let (sql, args) = batch.into_text();
+        sqlite_query(&sql, &args)
+            .execute(&mut *self.0)
+            .await
+            .map(|_| ())
+            .map_err(db(op))
+    }
+
+    /// Closes the connection instead of returning it to the pool: after a failure, when a
+    /// transaction may still be open on it. Closing rolls that transaction back.
+    pub(crate) async fn discard(self) {
+        // Whether closing reports an error or not, the connection is gone.
+        let _ = self.0.close().await;
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditContext, AuditRecord};
-use crate::db::{placeholders, Batch, Pool, Val};
+use crate::db::{placeholders, Batch, Pool, RawSqlite, Val};
 use crate::StoreError;
 
 /// The most writes one transaction takes; more wait for the next batch.
@@ -144,64 +144,122 @@ const SESSIONS_PER_STATEMENT: usize = 256;
 /// Writes the whole batch in one transaction, many rows per statement; either all of it is
 /// committed or none. Returns each write's `seq` (0 for sessions), in order.
 pub(crate) async fn commit(pool: &Pool, writes: &[&Write]) -> Result<Vec<i64>, StoreError> {
+    match pool.raw_sqlite().await? {
+        Some(conn) => commit_sqlite(conn, writes).await,
+        None => commit_in_tx(pool, writes).await,
+    }
+}
+
+/// SQLite runs each statement on the connection's worker thread, a round trip each (and a
+/// wait to be scheduled under load), so the batch takes two: `BEGIN IMMEDIATE` with the
+/// chain head's read, then every insert, the head's update and `COMMIT`. On any failure
+/// the connection is closed, which rolls its transaction back, rather than returned to
+/// the pool inside it.
+async fn commit_sqlite(mut conn: RawSqlite, writes: &[&Write]) -> Result<Vec<i64>, StoreError> {
+    let committed = async {
+        let row = conn
+            .fetch_one(
+                "BEGIN IMMEDIATE; SELECT last_seq, last_hash FROM audit_head WHERE id = 1",
+                "beginning a group commit",
+            )
+            .await?;
+        let mut head = audit::Head::decode(&row)?;
+        let appended = Appended::chain(&mut head, writes);
+        let mut batch = Batch::joined();
+        appended.push_to(&mut batch, &head);
+        batch.push("COMMIT".to_owned(), Vec::new());
+        conn.run(batch, "appending audit entries and sessions")
+            .await?;
+        Ok(appended.results)
+    }
+    .await;
+    if committed.is_err() {
+        conn.discard().await;
+    }
+    committed
+}
+
+/// PostgreSQL: one statement at a time inside a transaction.
+async fn commit_in_tx(pool: &Pool, writes: &[&Write]) -> Result<Vec<i64>, StoreError> {
     let mut tx = pool.begin_append().await?;
     let mut head = audit::read_head(&mut tx).await?;
-    let mut results = Vec::with_capacity(writes.len());
-    let mut entries = Vec::new();
-    let mut sessions = Vec::new();
-    for w in writes {
-        match w {
-            Write::Audit(ctx, rec) => {
-                let chained = audit::chain(&mut head, ctx, rec);
-                results.push(chained.seq());
-                entries.push(chained);
-            }
-            Write::Session(s) => {
-                results.push(0);
-                sessions.push(s);
-            }
-            Write::Open(ctx, rec, s) => {
-                let chained = audit::chain(&mut head, ctx, rec);
-                results.push(chained.seq());
-                entries.push(chained);
-                sessions.push(s);
-            }
-        }
-    }
-    // Every insert and the head's update in one round trip on SQLite.
+    let appended = Appended::chain(&mut head, writes);
     let mut batch = Batch::for_tx(&tx);
-    audit::push_inserts(&mut batch, &entries);
-    for chunk in sessions.chunks(SESSIONS_PER_STATEMENT) {
-        let offset = batch.offset();
-        let mut sql = String::from(
-            "INSERT INTO open_sessions (id, org_id, env_id, principal, sealed, created_at, expires_at) VALUES ",
-        );
-        let mut args: Vec<Val<'_>> = Vec::with_capacity(chunk.len() * 7);
-        for (i, s) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&placeholders(offset + i * 7, 7));
-            args.extend([
-                Val::from(&s.id),
-                Val::from(s.org_id),
-                Val::from(s.env_id),
-                Val::from(&s.principal),
-                Val::from(&s.sealed),
-                Val::from(s.created_at),
-                Val::from(s.expires_at),
-            ]);
-        }
-        batch.push(sql, args);
-    }
-    if !entries.is_empty() {
-        audit::push_write_head(&mut batch, &head);
-    }
+    appended.push_to(&mut batch, &head);
     batch
         .run(&mut tx, "appending audit entries and sessions")
         .await?;
     tx.commit().await?;
-    Ok(results)
+    Ok(appended.results)
+}
+
+/// A batch's writes chained after the head: audit entries, sessions, and each write's
+/// answer.
+struct Appended<'w> {
+    results: Vec<i64>,
+    entries: Vec<audit::Chained>,
+    sessions: Vec<&'w SessionRow>,
+}
+
+impl<'w> Appended<'w> {
+    fn chain(head: &mut audit::Head, writes: &[&'w Write]) -> Appended<'w> {
+        let mut appended = Appended {
+            results: Vec::with_capacity(writes.len()),
+            entries: Vec::new(),
+            sessions: Vec::new(),
+        };
+        for w in writes {
+            match w {
+                Write::Audit(ctx, rec) => {
+                    let chained = audit::chain(head, ctx, rec);
+                    appended.results.push(chained.seq());
+                    appended.entries.push(chained);
+                }
+                Write::Session(s) => {
+                    appended.results.push(0);
+                    appended.sessions.push(s);
+                }
+                Write::Open(ctx, rec, s) => {
+                    let chained = audit::chain(head, ctx, rec);
+                    appended.results.push(chained.seq());
+                    appended.entries.push(chained);
+                    appended.sessions.push(s);
+                }
+            }
+        }
+        appended
+    }
+
+    /// The inserts, many rows per statement, and the head's update when it moved.
+    fn push_to<'a>(&'a self, batch: &mut Batch<'a>, head: &'a audit::Head) {
+        audit::push_inserts(batch, &self.entries);
+        for chunk in self.sessions.chunks(SESSIONS_PER_STATEMENT) {
+            let offset = batch.offset();
+            let mut sql = String::from(
+                "INSERT INTO open_sessions (id, org_id, env_id, principal, sealed, created_at, expires_at) VALUES ",
+            );
+            let mut args: Vec<Val<'_>> = Vec::with_capacity(chunk.len() * 7);
+            for (i, s) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&placeholders(offset + i * 7, 7));
+                args.extend([
+                    Val::from(&s.id),
+                    Val::from(s.org_id),
+                    Val::from(s.env_id),
+                    Val::from(&s.principal),
+                    Val::from(&s.sealed),
+                    Val::from(s.created_at),
+                    Val::from(s.expires_at),
+                ]);
+            }
+            batch.push(sql, args);
+        }
+        if !self.entries.is_empty() {
+            audit::push_write_head(batch, head);
+        }
+    }
 }
 
 #[cfg(test)]
