@@ -168,6 +168,26 @@ pub(crate) fn new_id() -> Result<String, StoreError> {
         })
 }
 
+/// How often the SQLite WAL is copied back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies the SQLite WAL back into the database every [`CHECKPOINT_EVERY`], without
+/// blocking writers (`PASSIVE`), until the pool is closed. Committed data is durable in the
+/// WAL either way; a checkpoint that fails is retried at the next tick.
+async fn checkpoints(pool: sqlx::SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await;
+    }
+}
+
 /// Which database a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -233,7 +253,10 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // Checkpoints run in the background (`checkpoints`), not inside whichever
+                // commit crosses the WAL's threshold: that commit is a whole group commit.
+                .pragma("wal_autocheckpoint", "0");
             if !url.contains(":memory:") && !url.contains("mode=memory") {
                 sqlite_file = Some(opts.get_filename().to_path_buf());
             }
@@ -268,6 +291,9 @@ impl Store {
             ));
         };
         migrate::run(&pool).await?;
+        if let Pool::S(p, _) = &pool {
+            tokio::spawn(checkpoints(p.clone()));
+        }
         Ok(Store {
             writer: Arc::new(writer::GroupWriter::start(pool.clone())),
             pool,
