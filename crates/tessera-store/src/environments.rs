@@ -300,32 +300,11 @@ impl Store {
         handle: &EnvHandle,
         version: Option<&Version>,
     ) -> Result<RevisionKey, StoreError> {
-        let head = handle.environment.latest_revision;
         let (org, env) = (&handle.environment.org, &handle.environment.name);
-        let number = match version {
-            None => head,
-            Some(Version::Tag(t)) if t == "latest" => head,
-            Some(Version::Revision(n)) if *n >= 1 && *n <= head => *n,
-            Some(Version::Revision(n)) => {
-                return Err(StoreError::NotFound(format!(
-                    "revision {n} of environment {org}/{env}"
-                )))
-            }
-            Some(Version::Tag(t)) => {
-                let row = self
-                    .pool
-                    .fetch_optional(
-                        "SELECT revision FROM revision_tags WHERE env_id = $1 AND name = $2",
-                        args![handle.id, t.as_str()],
-                        "resolving a revision tag",
-                    )
-                    .await?
-                    .ok_or_else(|| {
-                        StoreError::NotFound(format!("tag {t:?} of environment {org}/{env}"))
-                    })?;
-                row.i64(0)? as u64
-            }
-        };
+        let head = handle.environment.latest_revision;
+        let number = self
+            .revision_number(handle.id, head, org, env, version)
+            .await?;
         Ok(RevisionKey {
             env_id: handle.id,
             number,
@@ -554,10 +533,24 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut c = &self.pool;
         let key = env_key(&mut c, org, env).await?;
+        self.revision_number(key.env_id, key.head, org, env, version)
+            .await
+    }
+
+    /// The revision number `version` names in the environment `env_id` (`org`/`env`), whose
+    /// newest revision is `head`; a query only for tags other than `latest`.
+    async fn revision_number(
+        &self,
+        env_id: i64,
+        head: u64,
+        org: &OrgName,
+        env: &QualifiedEnv,
+        version: Option<&Version>,
+    ) -> Result<u64, StoreError> {
         match version {
-            None => Ok(key.head),
-            Some(Version::Tag(t)) if t == "latest" => Ok(key.head),
-            Some(Version::Revision(n)) if *n >= 1 && *n <= key.head => Ok(*n),
+            None => Ok(head),
+            Some(Version::Tag(t)) if t == "latest" => Ok(head),
+            Some(Version::Revision(n)) if *n >= 1 && *n <= head => Ok(*n),
             Some(Version::Revision(n)) => Err(StoreError::NotFound(format!(
                 "revision {n} of environment {org}/{env}"
             ))),
@@ -566,7 +559,7 @@ impl Store {
                     .pool
                     .fetch_optional(
                         "SELECT revision FROM revision_tags WHERE env_id = $1 AND name = $2",
-                        args![key.env_id, t.as_str()],
+                        args![env_id, t.as_str()],
                         "resolving a revision tag",
                     )
                     .await?

@@ -2,7 +2,7 @@
 
 use tessera_store::audit::Outcome;
 
-use crate::helpers::{TestApp, ADMIN_TOKEN, ORG};
+use crate::helpers::{break_audit_log, mend_audit_log, TestApp, ADMIN_TOKEN, ORG};
 
 fn env_path(name: &str) -> String {
     format!("/api/esc/environments/{ORG}/{name}")
@@ -94,22 +94,14 @@ async fn no_plaintext_secret_or_token_in_the_database_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_audit_log_cannot_be_written_nothing_is_done() {
-    use sqlx::Connection;
     let app = TestApp::spawn().await;
     app.create_env(
         "app/dev",
         "values:\n  s:\n    fn::secret: not-without-audit\n",
     )
     .await;
-    let url = format!(
-        "sqlite://{}",
-        app.data_dir.path().join("tessera.db").display()
-    );
-    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit down'); END")
-        .execute(&mut c)
-        .await
-        .unwrap();
+    let mut c = app.sqlite().await;
+    break_audit_log(&mut c).await;
     let p = env_path("app/dev");
     let r = app
         .post(&format!("{p}/open"), ADMIN_TOKEN)
@@ -124,22 +116,13 @@ async fn when_the_audit_log_cannot_be_written_nothing_is_done() {
         .expect(503);
     let reader = {
         // Denials need their audit entry too.
-        sqlx::query("DROP TRIGGER audit_down")
-            .execute(&mut c)
-            .await
-            .unwrap();
+        mend_audit_log(&mut c).await;
         let t = app.token_for("read", &["app/dev"]).await;
-        sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit down'); END")
-            .execute(&mut c)
-            .await
-            .unwrap();
+        break_audit_log(&mut c).await;
         t
     };
     app.post(&format!("{p}/open"), &reader).await.expect(503);
-    sqlx::query("DROP TRIGGER audit_down")
-        .execute(&mut c)
-        .await
-        .unwrap();
+    mend_audit_log(&mut c).await;
     let r = app
         .get(&format!("{p}/versions"), ADMIN_TOKEN)
         .await
@@ -153,16 +136,11 @@ async fn when_the_audit_log_cannot_be_written_nothing_is_done() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_opens_share_audit_commits_and_fail_together() {
-    use sqlx::Connection;
     let app = TestApp::spawn().await;
     app.create_env("app/dev", "values:\n  s:\n    fn::secret: batched-secret\n")
         .await;
     let p = env_path("app/dev");
-    let url = format!(
-        "sqlite://{}",
-        app.data_dir.path().join("tessera.db").display()
-    );
-    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut c = app.sqlite().await;
     let open_path = format!("{p}/open");
     let concurrent_opens = |n: usize| {
         let opens = (0..n).map(|_| app.post(&open_path, ADMIN_TOKEN));
@@ -170,20 +148,14 @@ async fn concurrent_opens_share_audit_commits_and_fail_together() {
     };
 
     // While the audit log cannot be written, no concurrent open succeeds or leaves a session.
-    sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit down'); END")
-        .execute(&mut c)
-        .await
-        .unwrap();
+    break_audit_log(&mut c).await;
     let sessions_before = open_sessions(&mut c).await;
     for r in concurrent_opens(16).await {
         let r = r.expect(503);
         assert!(!r.text.contains("batched-secret"));
     }
     assert_eq!(open_sessions(&mut c).await, sessions_before);
-    sqlx::query("DROP TRIGGER audit_down")
-        .execute(&mut c)
-        .await
-        .unwrap();
+    mend_audit_log(&mut c).await;
 
     // Concurrent opens all succeed, each audited, in fewer commits than opens.
     let stats_before = app.store.group_commit_stats();

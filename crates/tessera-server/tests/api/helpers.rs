@@ -95,6 +95,16 @@ fn master_key_b64() -> SecretString {
 }
 
 impl TestApp {
+    /// A connection to the app's SQLite database, beside the server (to tamper with it).
+    pub async fn sqlite(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        let url = format!(
+            "sqlite://{}",
+            self.data_dir.path().join("tessera.db").display()
+        );
+        sqlx::SqliteConnection::connect(&url).await.unwrap()
+    }
+
     /// A server on SQLite.
     pub async fn spawn() -> TestApp {
         let dir = tempfile::tempdir().unwrap();
@@ -380,4 +390,20 @@ mod pg {
                 .await;
         }
     }
+}
+
+/// Makes every audit insert fail, as a full disk would, until [`mend_audit_log`].
+pub async fn break_audit_log(c: &mut sqlx::SqliteConnection) {
+    sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit down'); END")
+        .execute(c)
+        .await
+        .unwrap();
+}
+
+/// Undoes [`break_audit_log`].
+pub async fn mend_audit_log(c: &mut sqlx::SqliteConnection) {
+    sqlx::query("DROP TRIGGER audit_down")
+        .execute(c)
+        .await
+        .unwrap();
 }

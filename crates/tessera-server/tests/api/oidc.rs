@@ -17,7 +17,7 @@ use tessera_crypto::{MasterKey, SecretString};
 use tessera_providers::ProvidersConfig;
 use tessera_server::{Config, RawConfig};
 
-use crate::helpers::{TestApp, ADMIN_TOKEN, ORG};
+use crate::helpers::{break_audit_log, mend_audit_log, TestApp, ADMIN_TOKEN, ORG};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/deploy";
 const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
@@ -401,7 +401,6 @@ async fn a_read_only_caller_causes_no_outbound_request() {
 /// call: with the audit log unwritable, opening is 503 and the cloud hears nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_provider_is_called_before_the_open_is_audited() {
-    use sqlx::Connection;
     let ad = azure_ad();
     let app = app_with_azure(&ad).await;
     ad.subjects
@@ -409,21 +408,11 @@ async fn no_provider_is_called_before_the_open_is_audited() {
         .expect("lock")
         .push(format!("pulumi:environments:org:{ORG}:env:app/dev"));
     app.create_env("app/dev", &azure_login("")).await;
-    let url = format!(
-        "sqlite://{}",
-        app.data_dir.path().join("tessera.db").display()
-    );
-    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit down'); END")
-        .execute(&mut c)
-        .await
-        .unwrap();
+    let mut c = app.sqlite().await;
+    break_audit_log(&mut c).await;
     open(&app, "app/dev", ADMIN_TOKEN, 503).await;
     assert_eq!(ad.requests.load(Ordering::SeqCst), 0);
-    sqlx::query("DROP TRIGGER audit_down")
-        .execute(&mut c)
-        .await
-        .unwrap();
+    mend_audit_log(&mut c).await;
     open(&app, "app/dev", ADMIN_TOKEN, 200).await;
     assert_eq!(ad.requests.load(Ordering::SeqCst), 1);
 }
