@@ -440,13 +440,25 @@ impl Store {
         org: &OrgName,
         env: &QualifiedEnv,
     ) -> Result<EffectivePermission, StoreError> {
-        let facts = self.access_facts(principal, org).await?;
-        Ok(match self.environment(org, env).await {
-            Ok(e) => effective_permission(
+        let at = self.snapshot().await?;
+        self.effective_permission_at(at, principal, org, env).await
+    }
+
+    /// [`Store::effective_permission`] at `at`, from the caches when read at it.
+    pub async fn effective_permission_at(
+        &self,
+        at: Snapshot,
+        principal: &Principal,
+        org: &OrgName,
+        env: &QualifiedEnv,
+    ) -> Result<EffectivePermission, StoreError> {
+        let facts = self.access_facts_at(at, principal, org).await?;
+        Ok(match self.environment_handle_at(at, org, env).await {
+            Ok(h) => effective_permission(
                 &facts,
                 &EnvFacts {
                     name: env,
-                    tags: &e.tags,
+                    tags: &h.environment.tags,
                 },
             ),
             Err(StoreError::NotFound(_)) => EffectivePermission {

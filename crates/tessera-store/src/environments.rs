@@ -229,19 +229,7 @@ impl Store {
         org: &OrgName,
         env: &QualifiedEnv,
     ) -> Result<Environment, StoreError> {
-        let row = self
-            .pool
-            .fetch_optional(
-                &format!(
-                    "SELECT {ENV_COLUMNS} FROM environments e JOIN orgs o ON o.id = e.org_id \
-                     WHERE o.name = $1 AND e.project = $2 AND e.name = $3"
-                ),
-                args![org.as_str(), env.project.as_str(), env.env.as_str()],
-                "reading an environment",
-            )
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("environment {org}/{env}")))?;
-        decode_env(org, &row)
+        Ok(self.environment_handle(org, env).await?.environment)
     }
 
     /// An environment's metadata and identity in one query, or `NotFound`.

@@ -251,22 +251,28 @@ async fn roles_and_permission_sets(db: TestDb) {
     assert_eq!(s.list_permission_sets(&acme).await.unwrap().len(), 1);
 }
 
-async fn tokens_are_found_by_value_and_stop_when_revoked_or_expired(db: TestDb) {
-    let s = setup(&db).await;
-    let acme = org("acme");
-    s.add_member(&acme, "bob", OrgRole::Member, &alice())
-        .await
-        .unwrap();
+/// A personal token of bob's (a member already): its spec, value and record.
+async fn bob_token(
+    s: &Store,
+    o: &tessera_store::OrgName,
+) -> (NewToken, SecretString, tessera_store::tokens::AccessToken) {
     let value = generate_token_value().unwrap();
     let spec = NewToken {
         name: "laptop".into(),
         owner: TokenOwner::User("bob".into()),
         expires_at: None,
     };
-    let t = s
-        .create_token(&acme, &spec, &value, &alice())
+    let token = s.create_token(o, &spec, &value, &alice()).await.unwrap();
+    (spec, value, token)
+}
+
+async fn tokens_are_found_by_value_and_stop_when_revoked_or_expired(db: TestDb) {
+    let s = setup(&db).await;
+    let acme = org("acme");
+    s.add_member(&acme, "bob", OrgRole::Member, &alice())
         .await
         .unwrap();
+    let (spec, value, t) = bob_token(&s, &acme).await;
     let found = s
         .authenticate_token(&value)
         .await
@@ -1256,16 +1262,7 @@ async fn cached_lookups_see_every_change_at_the_next_snapshot(db: TestDb) {
     s.add_team_member(&acme, "devs", "bob", &alice())
         .await
         .unwrap();
-    let value = generate_token_value().unwrap();
-    let spec = NewToken {
-        name: "laptop".into(),
-        owner: TokenOwner::User("bob".into()),
-        expires_at: None,
-    };
-    let token = s
-        .create_token(&acme, &spec, &value, &alice())
-        .await
-        .unwrap();
+    let (_, value, token) = bob_token(&s, &acme).await;
     let bob = Principal::Member {
         login: "bob".into(),
     };

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use tessera_store::access::{effective_permission, AccessFacts, EffectivePermission, EnvFacts};
 use tessera_store::audit::AuditRecord;
-use tessera_store::StoreError;
 use tessera_types::{OrgName, Permission, QualifiedEnv, Scope};
 
 use super::Service;
@@ -50,21 +49,10 @@ impl Service {
         event: &str,
     ) -> Result<EffectivePermission, ApiError> {
         caller.check_org(org)?;
-        let facts = self.facts(caller, org).await?;
-        let eff = match self.store.environment_handle_at(caller.at, org, env).await {
-            Ok(h) => effective_permission(
-                &facts,
-                &EnvFacts {
-                    name: env,
-                    tags: &h.environment.tags,
-                },
-            ),
-            Err(StoreError::NotFound(_)) => EffectivePermission {
-                permission: Permission::None,
-                grants: vec![],
-            },
-            Err(e) => return Err(e.into()),
-        };
+        let eff = self
+            .store
+            .effective_permission_at(caller.at, &caller.principal, org, env)
+            .await?;
         if eff.permission >= need {
             return Ok(eff);
         }
