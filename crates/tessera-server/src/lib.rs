@@ -50,7 +50,9 @@
 //!   `decrypt` and `clone` (which reveal through `Service::reveal_secrets(&grant, …)`,
 //!   itself calling `Store::decrypt_secret`). Each kind of use writes its own audit event
 //!   (`environment.open`, `environment.session.read`, `environment.decrypt`,
-//!   `environment.clone`), allowed or denied.
+//!   `environment.clone`), allowed or denied. A session read by the principal that opened
+//!   the session does not wait for its entry's commit: the open's committed entry already
+//!   records the disclosure (`Store::read_session_recorded`).
 //! - `GET` of a definition and `check` go through `tessera_lang::check`, which has no
 //!   decrypter and no providers: secrets stay ciphertext and provider outputs stay unknown.
 #![warn(missing_docs)]

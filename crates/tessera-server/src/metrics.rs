@@ -53,6 +53,8 @@ pub const DB_POOL_MAX: &str = "tessera_db_pool_max_connections";
 pub const AUDIT_COMMITS: &str = "tessera_audit_commits_total";
 /// Writes those group commits held.
 pub const AUDIT_WRITES: &str = "tessera_audit_writes_total";
+/// Deferred audit entries (session reads by the opener) lost to a failed group commit.
+pub const AUDIT_DEFERRED_LOST: &str = "tessera_audit_deferred_lost_total";
 
 /// Latency buckets, in seconds: from a cached token check to a slow cloud login.
 const BUCKETS: &[f64] = &[
@@ -110,6 +112,10 @@ fn describe() {
     describe_counter!(
         AUDIT_WRITES,
         "Audit entries and open sessions written by group commits."
+    );
+    describe_counter!(
+        AUDIT_DEFERRED_LOST,
+        "Audit entries of session reads by the opener that a failed group commit lost."
     );
     describe_gauge!("tessera_build_info", "1, labelled with the version.");
     metrics::gauge!("tessera_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
@@ -210,6 +216,7 @@ pub(crate) async fn render(
     let commits = s.store().group_commit_stats();
     metrics::counter!(AUDIT_COMMITS).absolute(commits.batches);
     metrics::counter!(AUDIT_WRITES).absolute(commits.writes);
+    metrics::counter!(AUDIT_DEFERRED_LOST).absolute(commits.lost);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(handle.render())

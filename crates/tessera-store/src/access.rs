@@ -537,6 +537,34 @@ impl Store {
         })
     }
 
+    /// The Open check of a session read, at `at`: as [`Store::authorize_open_at`] (a denial
+    /// is audited at once), but the allowed entry is kept in the [`PendingRead`], for
+    /// [`Store::read_session_recorded`] to record.
+    pub async fn authorize_session_read_at(
+        &self,
+        at: Snapshot,
+        principal: &Principal,
+        org: &OrgName,
+        env: &QualifiedEnv,
+        ctx: &AuditContext,
+    ) -> Result<PendingRead, AuthorizeError> {
+        let (grant, record) = self
+            .check_open_at(
+                at,
+                principal,
+                org,
+                std::slice::from_ref(env),
+                OpenPurpose::ReadSession,
+                ctx,
+            )
+            .await?;
+        Ok(PendingRead {
+            grant,
+            ctx: ctx.clone(),
+            record,
+        })
+    }
+
     /// Commits a pending open's audit entry by itself and hands its grant over: before a
     /// provider call, or when the open failed.
     pub async fn record_open(&self, pending: PendingOpen) -> Result<OpenGrant, StoreError> {
@@ -623,6 +651,18 @@ impl PendingOpen {
     pub fn grant(&self) -> &OpenGrant {
         &self.grant
     }
+}
+
+/// An Open check that passed for reading an open session, its audit entry not yet
+/// written: [`Store::read_session_recorded`] reads the session and records the entry, durably
+/// before the values are returned unless the open that made the session already disclosed
+/// them to the same principal.
+#[derive(Debug)]
+#[must_use = "a session read's audit entry is only written when the read is recorded"]
+pub struct PendingRead {
+    pub(crate) grant: OpenGrant,
+    pub(crate) ctx: AuditContext,
+    pub(crate) record: AuditRecord,
 }
 
 #[cfg(test)]

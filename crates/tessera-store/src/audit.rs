@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tessera_types::{OrgName, QualifiedEnv};
 
-use crate::db::{args, placeholders, Batch, Row, Tx, Val};
+use crate::db::{args, Batch, Row, Tx, Val};
 use crate::writer::Write;
 use crate::{now, Store, StoreError, UnixTime};
 
@@ -164,6 +164,8 @@ pub struct GroupCommitStats {
     pub batches: u64,
     /// Writes (audit entries and open sessions) they held.
     pub writes: u64,
+    /// Deferred audit entries (session reads by the opener) lost to a failed commit.
+    pub lost: u64,
 }
 
 /// Filters for [`Store::list_audit`]. Pages run newest first.
@@ -394,14 +396,13 @@ const ROWS_PER_STATEMENT: usize = 256;
 /// Adds the inserts of chained entries to `batch`, many rows per statement.
 pub(crate) fn push_inserts<'a>(batch: &mut Batch<'a>, rows: &'a [Chained]) {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let offset = batch.offset();
         let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
         let mut args: Vec<Val<'a>> = Vec::with_capacity(chunk.len() * 12);
         for (i, c) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&placeholders(offset + i * 12, 12));
+            sql.push_str(&batch.params(12));
             let e = &c.entry;
             args.extend([
                 Val::from(e.seq),
@@ -424,15 +425,12 @@ pub(crate) fn push_inserts<'a>(batch: &mut Batch<'a>, rows: &'a [Chained]) {
 
 /// Adds the update recording `head` as the chain's last entry to `batch`.
 pub(crate) fn push_write_head<'a>(batch: &mut Batch<'a>, head: &'a Head) {
-    let o = batch.offset();
-    batch.push(
-        format!(
-            "UPDATE audit_head SET last_seq = ${}, last_hash = ${} WHERE id = 1",
-            o + 1,
-            o + 2
-        ),
-        vec![Val::from(head.seq), Val::from(&head.hash)],
+    let sql = format!(
+        "UPDATE audit_head SET last_seq = {}, last_hash = {} WHERE id = 1",
+        batch.param(),
+        batch.param()
     );
+    batch.push(sql, vec![Val::from(head.seq), Val::from(&head.hash)]);
 }
 
 /// Inserts the entry that follows `head` and advances `head` in memory; the caller writes
@@ -486,6 +484,7 @@ impl Store {
         GroupCommitStats {
             batches: s.batches.load(std::sync::atomic::Ordering::Relaxed),
             writes: s.writes.load(std::sync::atomic::Ordering::Relaxed),
+            lost: s.lost.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -4,13 +4,19 @@
 //! Creating a session is part of an open: either the open's check already wrote its audit
 //! entry ([`Store::create_session`]), or the entry is committed with the session
 //! ([`Store::create_session_recorded`]). A session has no audit entry of its own.
+//!
+//! Reading a session is audited (`environment.session.read`). The open that made the
+//! session recorded, durably and before anything left the server, that its values were
+//! disclosed to its principal; so when that same principal reads them, the read's entry
+//! joins the next group commit without the answer waiting for it. Anyone else's read is a
+//! new disclosure: its entry is committed before the values are returned.
 
 use tessera_crypto::{Aad, SecretBytes};
 use tessera_types::{OrgName, QualifiedEnv};
 
 use std::sync::Arc;
 
-use crate::access::{OpenGrant, PendingOpen};
+use crate::access::{OpenGrant, PendingOpen, PendingRead};
 use crate::cache::SealedSession;
 use crate::db::args;
 use crate::environments::EnvKey;
@@ -187,6 +193,34 @@ impl Store {
             expires_at: stored.expires_at,
         };
         Ok((session, plain))
+    }
+
+    /// Reads a live session of `env` after a [`Store::authorize_session_read_at`] check and
+    /// records the read (see the module doc for when the answer waits for that).
+    pub async fn read_session_recorded(
+        &self,
+        pending: PendingRead,
+        env: &QualifiedEnv,
+        id: &str,
+    ) -> Result<(OpenSession, SecretBytes), StoreError> {
+        let PendingRead { grant, ctx, record } = pending;
+        let read = self.read_session(&grant, env, id).await;
+        let write = Write::Audit(ctx, record);
+        match read {
+            Ok((session, plain)) if session.principal == grant.principal() => {
+                self.writer.write_deferred(write)?;
+                Ok((session, plain))
+            }
+            Ok(read) => {
+                self.writer.write(write).await?;
+                Ok(read)
+            }
+            // Nothing was disclosed; the attempt is still recorded.
+            Err(e) => {
+                self.writer.write(write).await?;
+                Err(e)
+            }
+        }
     }
 
     /// The environment a session of `env` belongs to, as of the grant's snapshot.

@@ -2,7 +2,8 @@
 //! task, many per transaction.
 //!
 //! Every open, session read and decrypt appends an audit entry that must be durable before
-//! the caller is answered (fail closed). One transaction per entry costs one fsync per
+//! the caller is answered (fail closed); the one exception is a session read by the
+//! principal whose audited open made the session ([`GroupWriter::write_deferred`]). One transaction per entry costs one fsync per
 //! request and serializes every request on the audit chain lock. Instead, callers hand their
 //! write to [`GroupWriter`] and wait; a single task takes everything queued, appends it in
 //! order inside one write transaction, commits once, and only then answers every waiter.
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditContext, AuditRecord};
-use crate::db::{placeholders, Batch, Pool, RawSqlite, Val};
+use crate::db::{Batch, Pool, RawSqlite, Val};
 use crate::StoreError;
 
 /// The most writes one transaction takes; more wait for the next batch.
@@ -56,7 +57,8 @@ type Done = Result<(i64, Write), StoreError>;
 
 struct Pending {
     write: Write,
-    done: oneshot::Sender<Done>,
+    /// `None` for a write nobody waits for ([`GroupWriter::write_deferred`]).
+    done: Option<oneshot::Sender<Done>>,
 }
 
 /// The handle callers use; the task behind it owns the batching.
@@ -71,6 +73,8 @@ pub(crate) struct GroupWriter {
 pub(crate) struct Stats {
     pub(crate) batches: AtomicU64,
     pub(crate) writes: AtomicU64,
+    /// Deferred writes whose batch failed.
+    pub(crate) lost: AtomicU64,
 }
 
 impl GroupWriter {
@@ -97,11 +101,23 @@ impl GroupWriter {
         }
     }
 
+    /// Queues `write` for the next batch without waiting for its commit: for an entry whose
+    /// action was already recorded durably by an earlier entry (see
+    /// [`crate::Store::read_session_recorded`]). Fails only when the writer has stopped; a
+    /// failed commit of the batch is logged.
+    pub(crate) fn write_deferred(&self, write: Write) -> Result<(), StoreError> {
+        self.queue
+            .send(Pending { write, done: None })
+            .map_err(|_| stopped())
+    }
+
     async fn submit(&self, write: Write) -> Done {
-        let stopped = || StoreError::WriteFailed("the audit writer has stopped".into());
         let (done, answer) = oneshot::channel();
         self.queue
-            .send(Pending { write, done })
+            .send(Pending {
+                write,
+                done: Some(done),
+            })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -109,6 +125,10 @@ impl GroupWriter {
     pub(crate) fn stats(&self) -> &Stats {
         &self.stats
     }
+}
+
+fn stopped() -> StoreError {
+    StoreError::WriteFailed("the audit writer has stopped".into())
 }
 
 async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stats: Arc<Stats>) {
@@ -125,13 +145,23 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stats: Arc<St
                     .writes
                     .fetch_add(results.len() as u64, Ordering::Relaxed);
                 for (p, seq) in batch.drain(..).zip(results) {
-                    let _ = p.done.send(Ok((seq, p.write)));
+                    if let Some(done) = p.done {
+                        let _ = done.send(Ok((seq, p.write)));
+                    }
                 }
             }
             Err(e) => {
+                // Audit records and their errors hold no values: safe to log.
                 let message = e.to_string();
+                let deferred = batch.iter().filter(|p| p.done.is_none()).count();
+                if deferred > 0 {
+                    stats.lost.fetch_add(deferred as u64, Ordering::Relaxed);
+                    tracing::error!(error = %message, entries = deferred, "deferred audit entries were not written");
+                }
                 for p in batch.drain(..) {
-                    let _ = p.done.send(Err(StoreError::WriteFailed(message.clone())));
+                    if let Some(done) = p.done {
+                        let _ = done.send(Err(StoreError::WriteFailed(message.clone())));
+                    }
                 }
             }
         }
@@ -234,7 +264,6 @@ impl<'w> Appended<'w> {
     fn push_to<'a>(&'a self, batch: &mut Batch<'a>, head: &'a audit::Head) {
         audit::push_inserts(batch, &self.entries);
         for chunk in self.sessions.chunks(SESSIONS_PER_STATEMENT) {
-            let offset = batch.offset();
             let mut sql = String::from(
                 "INSERT INTO open_sessions (id, org_id, env_id, principal, sealed, created_at, expires_at) VALUES ",
             );
@@ -243,7 +272,7 @@ impl<'w> Appended<'w> {
                 if i > 0 {
                     sql.push(',');
                 }
-                sql.push_str(&placeholders(offset + i * 7, 7));
+                sql.push_str(&batch.params(7));
                 args.extend([
                     Val::from(&s.id),
                     Val::from(s.org_id),
@@ -292,7 +321,12 @@ mod tests {
         let mut answers = Vec::new();
         for write in writes {
             let (done, answer) = oneshot::channel();
-            queue.send(Pending { write, done }).unwrap();
+            queue
+                .send(Pending {
+                    write,
+                    done: Some(done),
+                })
+                .unwrap();
             answers.push(answer);
         }
         drop(queue);

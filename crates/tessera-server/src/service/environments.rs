@@ -690,19 +690,12 @@ impl Service {
     ) -> Result<SessionRead, ApiError> {
         caller.check_org(org)?;
         let steps = property.map(parse_property_path).transpose()?;
-        let grant = self
+        let pending = self
             .store
-            .authorize_open_at(
-                caller.at,
-                &caller.principal,
-                org,
-                std::slice::from_ref(env),
-                OpenPurpose::ReadSession,
-                &caller.audit,
-            )
+            .authorize_session_read_at(caller.at, &caller.principal, org, env, &caller.audit)
             .await
             .map_err(|e| Self::open_refused(e, org, env))?;
-        let (_, bytes) = self.store.read_session(&grant, env, id).await?;
+        let (_, bytes) = self.store.read_session_recorded(pending, env, id).await?;
         let Some(steps) = steps else {
             // Stored as the JSON body the open produced: handed back as it is.
             return Ok(SessionRead::Whole(bytes));

@@ -203,3 +203,49 @@ async fn open_sessions(c: &mut sqlx::SqliteConnection) -> i64 {
         .await
         .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_read_by_its_opener_is_covered_by_the_open_anyone_elses_waits_for_its_entry() {
+    let app = TestApp::spawn().await;
+    app.create_env("app/dev", "values:\n  s:\n    fn::secret: read-twice\n")
+        .await;
+    let p = env_path("app/dev");
+    let opener = app.token_for("open", &["app/dev"]).await;
+    let other = app.token_for("open", &["app/dev"]).await;
+    let id = app
+        .post(&format!("{p}/open"), &opener)
+        .await
+        .expect(200)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = format!("{p}/open/{id}");
+
+    // In normal operation both reads are in the log, with their reader.
+    app.get(&session, &opener).await.expect(200);
+    app.get(&session, &other).await.expect(200);
+    let reads: Vec<String> = app
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.event == "environment.session.read" && e.outcome == Outcome::Allowed)
+        .map(|e| e.actor)
+        .collect();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(reads.iter().all(|a| a.starts_with("open-")), "{reads:?}");
+    assert_ne!(reads[0], reads[1]);
+
+    // With the audit log down: the opener still reads what its audited open disclosed to
+    // it, and the lost entry is counted; a different principal learns nothing.
+    let mut c = app.sqlite().await;
+    break_audit_log(&mut c).await;
+    let lost_before = app.store.group_commit_stats().lost;
+    let r = app.get(&session, &opener).await.expect(200);
+    assert!(r.text.contains("read-twice"));
+    let r = app.get(&session, &other).await.expect(503);
+    assert!(!r.text.contains("read-twice"), "{}", r.text);
+    // The opener's entry went into a batch that failed before (or with) the other's.
+    assert_eq!(app.store.group_commit_stats().lost, lost_before + 1);
+    mend_audit_log(&mut c).await;
+}
