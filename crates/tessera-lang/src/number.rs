@@ -55,6 +55,15 @@ impl Number {
         self.0.parse().ok()
     }
 
+    /// The value as a JSON number: an integer when it is one, else a finite float; `None`
+    /// when JSON cannot hold it (sent as its text instead).
+    pub fn to_json(&self) -> Option<serde_json::Number> {
+        self.as_i64()
+            .map(Into::into)
+            .or_else(|| self.0.parse::<u64>().ok().map(Into::into))
+            .or_else(|| self.as_f64().and_then(serde_json::Number::from_f64))
+    }
+
     /// Whether the text is valid JSON (`+Inf` and `NaN` are not).
     pub fn is_json(&self) -> bool {
         self.0

@@ -300,14 +300,9 @@ impl Value {
         match &self.kind {
             ValueKind::Null => J::Null,
             ValueKind::Bool(b) => J::Bool(*b),
-            ValueKind::Number(n) => {
-                let parsed: Option<serde_json::Number> = n
-                    .as_i64()
-                    .map(Into::into)
-                    .or_else(|| n.as_str().parse::<u64>().ok().map(Into::into))
-                    .or_else(|| n.as_f64().and_then(serde_json::Number::from_f64));
-                parsed.map_or_else(|| J::String(n.to_string()), J::Number)
-            }
+            ValueKind::Number(n) => n
+                .to_json()
+                .map_or_else(|| J::String(n.to_string()), J::Number),
             ValueKind::String(s) => J::String(s.clone()),
             ValueKind::Array(a) => J::Array(a.iter().map(|v| v.to_serde_json(redact)).collect()),
             ValueKind::Object(o) => J::Object(

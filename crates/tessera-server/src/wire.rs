@@ -4,8 +4,9 @@
 //! never sent as they are. Values are `{value, secret?, unknown?, trace}` at every level of
 //! nesting, with `trace` always present and any `range` complete.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value as Json};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value as Json};
 use tessera_lang::{Location, Value, ValueKind};
 
 /// A position, as ESC sends it.
@@ -95,36 +96,8 @@ pub enum Secrets {
 
 /// An evaluated value in ESC's shape: `{value, secret?, unknown?, trace}`, recursively.
 pub fn esc_value(v: &Value, secrets: Secrets) -> Json {
-    let mut out = Map::new();
-    let inner = if v.unknown {
-        Json::Null
-    } else {
-        match &v.kind {
-            ValueKind::Array(items) => {
-                Json::Array(items.iter().map(|i| esc_value(i, secrets)).collect())
-            }
-            ValueKind::Object(map) => Json::Object(
-                map.iter()
-                    .map(|(k, i)| (k.clone(), esc_value(i, secrets)))
-                    .collect(),
-            ),
-            _ if v.secret && secrets == Secrets::Redact => Json::String("[secret]".into()),
-            _ => v.to_serde_json(false),
-        }
-    };
-    out.insert("value".into(), inner);
-    if v.secret {
-        out.insert("secret".into(), Json::Bool(true));
-    }
-    if v.unknown {
-        out.insert("unknown".into(), Json::Bool(true));
-    }
-    let trace = match &v.def {
-        Some(loc) => json!({ "def": Range::from(loc) }),
-        None => json!({}),
-    };
-    out.insert("trace".into(), trace);
-    Json::Object(out)
+    // Serializing into a JSON tree cannot fail: every map key is a string.
+    serde_json::to_value(EscValue(v, secrets)).unwrap_or(Json::Null)
 }
 
 /// The `properties` of an evaluated environment: its top-level values in ESC's shape.
@@ -135,6 +108,115 @@ pub fn properties(v: Option<&Value>, secrets: Secrets) -> Map<String, Json> {
             .map(|(k, i)| (k.clone(), esc_value(i, secrets)))
             .collect(),
         None => Map::new(),
+    }
+}
+
+/// An open's result, `{"properties": …}`, serialized straight from the evaluated value
+/// (no intermediate JSON tree: this is the open path's output).
+pub struct OpenedProperties<'a>(pub Option<&'a Value>);
+
+impl Serialize for OpenedProperties<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut body = s.serialize_map(Some(1))?;
+        body.serialize_entry("properties", &Properties(self.0, Secrets::Reveal))?;
+        body.end()
+    }
+}
+
+struct Properties<'a>(Option<&'a Value>, Secrets);
+
+impl Serialize for Properties<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(map) = self.0.and_then(Value::as_object) else {
+            return s.serialize_map(Some(0))?.end();
+        };
+        let mut out = s.serialize_map(Some(map.len()))?;
+        for (k, v) in map {
+            out.serialize_entry(k, &EscValue(v, self.1))?;
+        }
+        out.end()
+    }
+}
+
+/// `{value, secret?, unknown?, trace}`.
+struct EscValue<'a>(&'a Value, Secrets);
+
+impl Serialize for EscValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let EscValue(v, secrets) = *self;
+        let mut out = s.serialize_map(None)?;
+        out.serialize_entry("value", &Inner(v, secrets))?;
+        if v.secret {
+            out.serialize_entry("secret", &true)?;
+        }
+        if v.unknown {
+            out.serialize_entry("unknown", &true)?;
+        }
+        out.serialize_entry("trace", &Trace(v.def.as_ref()))?;
+        out.end()
+    }
+}
+
+/// What `value` holds: `null` when unknown, nested values in ESC's shape, scalars as
+/// JSON (`"[secret]"` when redacted).
+struct Inner<'a>(&'a Value, Secrets);
+
+impl Serialize for Inner<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Inner(v, secrets) = *self;
+        if v.unknown {
+            return s.serialize_none();
+        }
+        match &v.kind {
+            ValueKind::Array(items) => {
+                let mut out = s.serialize_seq(Some(items.len()))?;
+                for i in items {
+                    out.serialize_element(&EscValue(i, secrets))?;
+                }
+                out.end()
+            }
+            ValueKind::Object(map) => {
+                let mut out = s.serialize_map(Some(map.len()))?;
+                for (k, i) in map {
+                    out.serialize_entry(k, &EscValue(i, secrets))?;
+                }
+                out.end()
+            }
+            _ if v.secret && secrets == Secrets::Redact => s.serialize_str("[secret]"),
+            ValueKind::Null => s.serialize_none(),
+            ValueKind::Bool(b) => s.serialize_bool(*b),
+            ValueKind::Number(n) => match n.to_json() {
+                Some(j) => j.serialize(s),
+                None => s.serialize_str(n.as_str()),
+            },
+            ValueKind::String(text) => s.serialize_str(text),
+        }
+    }
+}
+
+/// `{"def": range}`, or `{}` when the origin is not known.
+struct Trace<'a>(Option<&'a Location>);
+
+impl Serialize for Trace<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_map(Some(usize::from(self.0.is_some())))?;
+        if let Some(loc) = self.0 {
+            out.serialize_entry("def", &RangeRef(&loc.environment, &loc.range))?;
+        }
+        out.end()
+    }
+}
+
+/// [`Range`] without copying the environment's name.
+struct RangeRef<'a>(&'a str, &'a tessera_lang::Range);
+
+impl Serialize for RangeRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_map(Some(3))?;
+        out.serialize_entry("environment", self.0)?;
+        out.serialize_entry("begin", &pos(self.1.begin))?;
+        out.serialize_entry("end", &pos(self.1.end))?;
+        out.end()
     }
 }
 
@@ -244,6 +326,9 @@ pub fn timestamp(unix: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+    use tessera_lang::Number;
+
     use super::*;
 
     #[test]
@@ -269,5 +354,65 @@ mod tests {
         );
         let j = esc_value(&v, Secrets::Reveal);
         assert_eq!(j["value"]["a"]["value"], "x");
+    }
+
+    #[test]
+    fn an_open_result_holds_every_kind_of_value_with_its_origin() {
+        let at = |line| tessera_lang::Pos {
+            line,
+            column: 3,
+            byte: 10 * line,
+        };
+        let mut port = Value::new(ValueKind::Number(Number::from_i64(5432)));
+        port.def = Some(Location {
+            environment: "app/dev".into(),
+            range: tessera_lang::Range {
+                begin: at(2),
+                end: at(3),
+            },
+        });
+        let mut obj = std::collections::BTreeMap::new();
+        obj.insert("port".to_owned(), port);
+        obj.insert(
+            "list".to_owned(),
+            Value::new(ValueKind::Array(vec![
+                Value::new(ValueKind::Bool(true)),
+                Value::new(ValueKind::Null),
+                Value::string("pw").into_secret(),
+            ])),
+        );
+        obj.insert("later".to_owned(), Value::unknown());
+        obj.insert(
+            "ratio".to_owned(),
+            Value::new(ValueKind::Number(Number::from_f64(0.5))),
+        );
+        let v = Value::object(obj);
+        let bytes = serde_json::to_vec(&OpenedProperties(Some(&v))).unwrap();
+        let j: Json = serde_json::from_slice(&bytes).unwrap();
+        let range = json!({
+            "environment": "app/dev",
+            "begin": {"line": 2, "column": 3, "byte": 20},
+            "end": {"line": 3, "column": 3, "byte": 30},
+        });
+        assert_eq!(
+            j,
+            json!({"properties": {
+                "later": {"value": null, "unknown": true, "trace": {}},
+                "list": {"value": [
+                    {"value": true, "trace": {}},
+                    {"value": null, "trace": {}},
+                    {"value": "pw", "secret": true, "trace": {}},
+                ], "trace": {}},
+                "port": {"value": 5432, "trace": {"def": range}},
+                "ratio": {"value": 0.5, "trace": {}},
+            }})
+        );
+        // The same shape as a check's properties, secrets aside.
+        assert_eq!(
+            j["properties"],
+            Json::Object(properties(Some(&v), Secrets::Reveal))
+        );
+        let empty = serde_json::to_vec(&OpenedProperties(None)).unwrap();
+        assert_eq!(empty, br#"{"properties":{}}"#);
     }
 }

@@ -21,9 +21,31 @@ type EnvPath = web::Path<(String, String, String)>;
 /// The header carrying the revision of a definition, for the CLIs.
 const REVISION_HEADER: &str = "Pulumi-ESC-Revision";
 
-/// Every route of the ESC environment API, in matching order (literal segments before
-/// parameters that would also match them).
+/// Every route of the ESC environment API, in matching order: literal segments before
+/// parameters that would also match them, and the open cycle's routes first (each route
+/// tried before the one that matches costs a regex search, on every request).
 pub(crate) const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        method: "POST",
+        path: "/api/esc/environments/{org}/{project}/{env}/open",
+        summary: "Open: evaluate with secrets and providers into a session (?duration=2h)",
+        access: "open",
+        handler: |r| r.to(open),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/esc/environments/{org}/{project}/{env}/open/{id}",
+        summary: "Read an open session",
+        access: "open",
+        handler: |r| r.to(read_session),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/esc/environments/{org}/{project}/{env}/open//{id}",
+        summary: "Read one property of an open session (?property=PATH)",
+        access: "open",
+        handler: |r| r.to(read_session),
+    },
     Endpoint {
         method: "GET",
         path: "/api/esc/environments/{org}",
@@ -93,27 +115,6 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
         summary: r#"Clone into a new environment {"project","name",…}"#,
         access: "open + write",
         handler: |r| r.to(clone),
-    },
-    Endpoint {
-        method: "POST",
-        path: "/api/esc/environments/{org}/{project}/{env}/open",
-        summary: "Open: evaluate with secrets and providers into a session (?duration=2h)",
-        access: "open",
-        handler: |r| r.to(open),
-    },
-    Endpoint {
-        method: "GET",
-        path: "/api/esc/environments/{org}/{project}/{env}/open/{id}",
-        summary: "Read an open session",
-        access: "open",
-        handler: |r| r.to(read_session),
-    },
-    Endpoint {
-        method: "GET",
-        path: "/api/esc/environments/{org}/{project}/{env}/open//{id}",
-        summary: "Read one property of an open session (?property=PATH)",
-        access: "open",
-        handler: |r| r.to(read_session),
     },
     Endpoint {
         method: "GET",

@@ -637,11 +637,10 @@ impl Service {
                     },
                 });
             }
-            let body = json!({
-                "properties": wire::properties(eval.value.as_ref(), Secrets::Reveal),
-            });
-            let bytes = SecretBytes::new(serde_json::to_vec(&body).map_err(ApiError::unexpected)?);
-            drop(body);
+            let bytes = SecretBytes::new(
+                serde_json::to_vec(&wire::OpenedProperties(eval.value.as_ref()))
+                    .map_err(ApiError::unexpected)?,
+            );
             // The facts loaded for this request decide the session cap; reloading them
             // would cost a round of queries for nothing (Open was decided by the grant).
             let handle = self
