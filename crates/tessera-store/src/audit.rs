@@ -67,7 +67,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Allowed => "allowed",
             Outcome::Denied => "denied",
@@ -260,7 +260,7 @@ impl std::fmt::Display for ChainStatus {
 }
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "seq, ts, org, event, actor, token_id, environment, revision, source, outcome, details, hash";
 
 fn chain_hash(prev: &str, e: &AuditEntry, details_text: &str) -> String {
@@ -311,8 +311,8 @@ fn decode(r: &Row) -> Result<(AuditEntry, String, String), StoreError> {
 /// The last entry of the chain: its `seq` and hash.
 #[derive(Debug, Clone)]
 pub(crate) struct Head {
-    seq: i64,
-    hash: String,
+    pub(crate) seq: i64,
+    pub(crate) hash: String,
 }
 
 impl Head {
@@ -350,14 +350,33 @@ pub(crate) async fn write_head(tx: &mut Tx, head: &Head) -> Result<(), StoreErro
 
 /// An entry chained after a head, ready to insert.
 pub(crate) struct Chained {
-    entry: AuditEntry,
-    details_text: String,
-    hash: String,
+    pub(crate) entry: AuditEntry,
+    pub(crate) details_text: String,
+    pub(crate) hash: String,
 }
 
 impl Chained {
     pub(crate) fn seq(&self) -> i64 {
         self.entry.seq
+    }
+
+    /// The row's values, in the order of [`COLUMNS`].
+    pub(crate) fn values(&self) -> [Val<'_>; 12] {
+        let e = &self.entry;
+        [
+            Val::from(e.seq),
+            Val::from(e.timestamp),
+            Val::from(&e.org),
+            Val::from(&e.event),
+            Val::from(&e.actor),
+            Val::from(e.token_id.as_deref()),
+            Val::from(e.environment.as_deref()),
+            Val::from(e.revision.map(|n| n as i64)),
+            Val::from(e.source.as_deref()),
+            Val::from(e.outcome.as_str()),
+            Val::from(&self.details_text),
+            Val::from(&self.hash),
+        ]
     }
 }
 
@@ -403,21 +422,7 @@ pub(crate) fn push_inserts<'a>(batch: &mut Batch<'a>, rows: &'a [Chained]) {
                 sql.push(',');
             }
             sql.push_str(&batch.params(12));
-            let e = &c.entry;
-            args.extend([
-                Val::from(e.seq),
-                Val::from(e.timestamp),
-                Val::from(&e.org),
-                Val::from(&e.event),
-                Val::from(&e.actor),
-                Val::from(e.token_id.as_deref()),
-                Val::from(e.environment.as_deref()),
-                Val::from(e.revision.map(|n| n as i64)),
-                Val::from(e.source.as_deref()),
-                Val::from(e.outcome.as_str()),
-                Val::from(&c.details_text),
-                Val::from(&c.hash),
-            ]);
+            args.extend(c.values());
         }
         batch.push(sql, args);
     }

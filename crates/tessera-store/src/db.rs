@@ -63,6 +63,17 @@ impl From<bool> for Val<'_> {
     }
 }
 
+/// The same values bound through rusqlite (the SQLite group-commit writer).
+impl rusqlite::ToSql for Val<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Val::I(v) => v.to_sql(),
+            Val::T(v) => v.to_sql(),
+            Val::B(v) => v.to_sql(),
+        }
+    }
+}
+
 /// Builds a parameter list: `args![a, b, c]`.
 macro_rules! args {
     ($($v:expr),* $(,)?) => { &[$($crate::db::Val::from($v)),*][..] };
@@ -406,16 +417,6 @@ pub(crate) struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    /// An empty batch run as one text (SQLite).
-    pub(crate) fn joined() -> Batch<'a> {
-        Batch {
-            joined: true,
-            statements: Vec::new(),
-            bound: 0,
-            pending: 0,
-        }
-    }
-
     /// An empty batch for `tx`'s backend.
     pub(crate) fn for_tx(tx: &Tx) -> Batch<'a> {
         Batch {
@@ -476,59 +477,6 @@ impl<'a> Batch<'a> {
             }
         }
         Ok(())
-    }
-}
-
-/// A SQLite connection taken from the pool for a transaction driven with plain statements
-/// (`BEGIN`, `COMMIT` inside multi-statement texts), to save round trips (see `writer`).
-pub(crate) struct RawSqlite(sqlx::pool::PoolConnection<Sqlite>);
-
-impl Pool {
-    /// A connection for [`RawSqlite`]; `None` on PostgreSQL.
-    pub(crate) async fn raw_sqlite(&self) -> Result<Option<RawSqlite>, StoreError> {
-        match self {
-            Pool::S(p, _) => Ok(Some(RawSqlite(
-                p.acquire().await.map_err(db("taking a connection"))?,
-            ))),
-            Pool::P(_) => Ok(None),
-        }
-    }
-}
-
-impl RawSqlite {
-    /// The first row `sql` returns (its statements run up to that row).
-    pub(crate) async fn fetch_one(
-        &mut self,
-        sql: &str,
-        op: &'static str,
-    ) -> Result<Row, StoreError> {
-        sqlite_query(sql, &[])
-            .fetch_optional(&mut *self.0)
-            .await
-            .map_err(db(op))?
-            .map(Row::S)
-            .ok_or_else(|| StoreError::Corrupt(format!("no row while {op}")))
-    }
-
-    /// Runs a joined batch.
-    pub(crate) async fn run(
-        &mut self,
-        batch: Batch<'_>,
-        op: &'static str,
-    ) -> Result<(), StoreError> {
-        let (sql, args) = batch.into_text();
-        sqlite_query(&sql, &args)
-            .execute(&mut *self.0)
-            .await
-            .map(|_| ())
-            .map_err(db(op))
-    }
-
-    /// Closes the connection instead of returning it to the pool: after a failure, when a
-    /// transaction may still be open on it. Closing rolls that transaction back.
-    pub(crate) async fn discard(self) {
-        // Whether closing reports an error or not, the connection is gone.
-        let _ = self.0.close().await;
     }
 }
 

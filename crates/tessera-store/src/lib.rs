@@ -224,7 +224,7 @@ pub struct Store {
     pub(crate) writer: Arc<writer::GroupWriter>,
     pub(crate) caches: Arc<cache::Caches>,
     /// The database file, on SQLite.
-    sqlite_file: Option<std::path::PathBuf>,
+    pub(crate) sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -294,8 +294,9 @@ impl Store {
         if let Pool::S(p, _) = &pool {
             tokio::spawn(checkpoints(p.clone()));
         }
+        let writer = writer::GroupWriter::start(pool.clone(), sqlite_file.as_deref())?;
         Ok(Store {
-            writer: Arc::new(writer::GroupWriter::start(pool.clone())),
+            writer: Arc::new(writer),
             pool,
             keyring: Arc::new(RwLock::new(keyring)),
             caches: Arc::new(cache::Caches::new()),
@@ -356,8 +357,10 @@ impl Store {
             .map(|_| ())
     }
 
-    /// Closes the pool, waiting for connections to return.
+    /// Stops the audit writer after what is queued, then closes the pool, waiting for
+    /// connections to return.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await
     }
 

@@ -34,6 +34,7 @@ both_backends!(
     oidc_keys_and_issuers,
     migrations_rerun_on_an_existing_database,
     concurrent_audit_entries_share_commits_and_keep_the_chain,
+    group_commits_and_other_writes_interleave_in_one_chain,
     cached_lookups_see_every_change_at_the_next_snapshot,
 );
 
@@ -1237,6 +1238,42 @@ async fn concurrent_audit_entries_share_commits_and_keep_the_chain(db: TestDb) {
             page.entries.iter().any(|e| e.actor == actor),
             "{actor} missing"
         );
+    }
+}
+
+/// The group-commit writer (on SQLite, a connection of its own) and the changes that append
+/// their entry in their own transaction, all at once: every entry lands once, in one chain.
+async fn group_commits_and_other_writes_interleave_in_one_chain(db: TestDb) {
+    let s = setup(&db).await;
+    let ChainStatus::Intact { entries: before } = s.verify_audit_chain().await.unwrap() else {
+        panic!("chain broken before the test");
+    };
+    let (entries, members) = (60, 30);
+    let mut tasks = Vec::new();
+    for i in 0..entries {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let ctx = AuditContext::new(format!("reader{i}"));
+            let rec = AuditRecord::new(&org("acme"), "environment.session.read");
+            s.record_audit(&ctx, &rec).await.map(|_| ())
+        }));
+    }
+    for i in 0..members {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.add_member(&org("acme"), &format!("m{i}"), OrgRole::Member, &alice())
+                .await
+                .map(|_| ())
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().expect("every write commits");
+    }
+    match s.verify_audit_chain().await.unwrap() {
+        ChainStatus::Intact { entries: now } => {
+            assert_eq!(now, before + entries + members, "one entry per write")
+        }
+        broken => panic!("{broken}"),
     }
 }
 

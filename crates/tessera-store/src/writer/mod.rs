@@ -16,13 +16,16 @@
 //! appender besides other write transactions, and it appends under the same write lock
 //! ([`crate::db::Pool::begin_write`]), so the hash chain stays linear.
 
+mod sqlite;
+
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditContext, AuditRecord};
-use crate::db::{Batch, Pool, RawSqlite, Val};
+use crate::db::{Batch, Pool, Val};
 use crate::StoreError;
 
 /// The most writes one transaction takes; more wait for the next batch.
@@ -40,6 +43,24 @@ pub(crate) struct SessionRow {
     pub(crate) expires_at: i64,
 }
 
+impl SessionRow {
+    /// The row's values, in the order of [`SESSION_COLUMNS`].
+    fn values(&self) -> [Val<'_>; 7] {
+        [
+            Val::from(&self.id),
+            Val::from(self.org_id),
+            Val::from(self.env_id),
+            Val::from(&self.principal),
+            Val::from(&self.sealed),
+            Val::from(self.created_at),
+            Val::from(self.expires_at),
+        ]
+    }
+}
+
+/// The columns of `open_sessions` a [`SessionRow`] fills.
+const SESSION_COLUMNS: &str = "id, org_id, env_id, principal, sealed, created_at, expires_at";
+
 /// One write a caller waits for.
 #[derive(Debug)]
 pub(crate) enum Write {
@@ -55,6 +76,15 @@ pub(crate) enum Write {
 /// What a committed write answers: its `seq` (0 for a session) and the write itself.
 type Done = Result<(i64, Write), StoreError>;
 
+/// What the writer's queue carries.
+// `Stop` is sent once per store; boxing every write instead would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    Write(Pending),
+    /// Commit what is queued, close, and acknowledge ([`GroupWriter::close`]).
+    Stop(oneshot::Sender<()>),
+}
+
 struct Pending {
     write: Write,
     /// `None` for a write nobody waits for ([`GroupWriter::write_deferred`]).
@@ -64,7 +94,7 @@ struct Pending {
 /// The handle callers use; the task behind it owns the batching.
 #[derive(Debug)]
 pub(crate) struct GroupWriter {
-    queue: mpsc::UnboundedSender<Pending>,
+    queue: mpsc::UnboundedSender<Job>,
     stats: Arc<Stats>,
 }
 
@@ -78,12 +108,14 @@ pub(crate) struct Stats {
 }
 
 impl GroupWriter {
-    /// Starts the writer task on the current tokio runtime.
-    pub(crate) fn start(pool: Pool) -> GroupWriter {
+    /// Starts the writer: on a SQLite file, a thread with its own connection to `file`
+    /// (see [`sqlite`]); otherwise a task on the current tokio runtime, committing through
+    /// `pool`.
+    pub(crate) fn start(pool: Pool, file: Option<&Path>) -> Result<GroupWriter, StoreError> {
         let (queue, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(Stats::default());
-        tokio::spawn(run(pool, rx, stats.clone()));
-        GroupWriter { queue, stats }
+        spawn(pool, file, rx, stats.clone())?;
+        Ok(GroupWriter { queue, stats })
     }
 
     /// Queues `write` and waits until the batch holding it is committed (or failed).
@@ -107,19 +139,28 @@ impl GroupWriter {
     /// failed commit of the batch is logged.
     pub(crate) fn write_deferred(&self, write: Write) -> Result<(), StoreError> {
         self.queue
-            .send(Pending { write, done: None })
+            .send(Job::Write(Pending { write, done: None }))
             .map_err(|_| stopped())
     }
 
     async fn submit(&self, write: Write) -> Done {
         let (done, answer) = oneshot::channel();
         self.queue
-            .send(Pending {
+            .send(Job::Write(Pending {
                 write,
                 done: Some(done),
-            })
+            }))
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// Commits what is queued and stops; on SQLite, closes the writer's connection, so that
+    /// closing the pool afterwards checkpoints the WAL. Later writes fail.
+    pub(crate) async fn close(&self) {
+        let (ack, closed) = oneshot::channel();
+        if self.queue.send(Job::Stop(ack)).is_ok() {
+            let _ = closed.await;
+        }
     }
 
     pub(crate) fn stats(&self) -> &Stats {
@@ -131,37 +172,92 @@ fn stopped() -> StoreError {
     StoreError::WriteFailed("the audit writer has stopped".into())
 }
 
-async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stats: Arc<Stats>) {
+fn spawn(
+    pool: Pool,
+    file: Option<&Path>,
+    rx: mpsc::UnboundedReceiver<Job>,
+    stats: Arc<Stats>,
+) -> Result<(), StoreError> {
+    match file {
+        Some(path) => {
+            let writer = sqlite::LocalWriter::open(path)?;
+            std::thread::Builder::new()
+                .name("audit-writer".into())
+                .spawn(move || writer.run(rx, stats))
+                .map_err(|e| StoreError::WriteFailed(format!("starting the audit writer: {e}")))?;
+        }
+        None => {
+            tokio::spawn(run(pool, rx, stats));
+        }
+    }
+    Ok(())
+}
+
+async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>, stats: Arc<Stats>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let committed = {
-            let writes: Vec<&Write> = batch.iter().map(|p| &p.write).collect();
-            commit(&pool, &writes).await
+    while let Some(first) = rx.recv().await {
+        let stop = gather(first, &mut rx, &mut batch);
+        if !batch.is_empty() {
+            let committed = {
+                let writes: Vec<&Write> = batch.iter().map(|p| &p.write).collect();
+                commit_in_tx(&pool, &writes).await
+            };
+            answer(&mut batch, committed, &stats);
+        }
+        if let Some(ack) = stop {
+            let _ = ack.send(());
+            return;
+        }
+    }
+}
+
+/// Fills `batch` with `first` and whatever else is queued, up to [`MAX_BATCH`] writes;
+/// returns the acknowledgement of a stop met on the way (nothing after it is taken).
+fn gather(
+    first: Job,
+    rx: &mut mpsc::UnboundedReceiver<Job>,
+    batch: &mut Vec<Pending>,
+) -> Option<oneshot::Sender<()>> {
+    let mut next = Some(first);
+    while let Some(job) = next {
+        match job {
+            Job::Write(p) => batch.push(p),
+            Job::Stop(ack) => return Some(ack),
+        }
+        next = if batch.len() < MAX_BATCH {
+            rx.try_recv().ok()
+        } else {
+            None
         };
-        match committed {
-            Ok(results) => {
-                stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .writes
-                    .fetch_add(results.len() as u64, Ordering::Relaxed);
-                for (p, seq) in batch.drain(..).zip(results) {
-                    if let Some(done) = p.done {
-                        let _ = done.send(Ok((seq, p.write)));
-                    }
+    }
+    None
+}
+
+/// Answers every write of a batch: `Ok` only when `committed` is (fail closed).
+fn answer(batch: &mut Vec<Pending>, committed: Result<Vec<i64>, StoreError>, stats: &Stats) {
+    match committed {
+        Ok(results) => {
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats
+                .writes
+                .fetch_add(results.len() as u64, Ordering::Relaxed);
+            for (p, seq) in batch.drain(..).zip(results) {
+                if let Some(done) = p.done {
+                    let _ = done.send(Ok((seq, p.write)));
                 }
             }
-            Err(e) => {
-                // Audit records and their errors hold no values: safe to log.
-                let message = e.to_string();
-                let deferred = batch.iter().filter(|p| p.done.is_none()).count();
-                if deferred > 0 {
-                    stats.lost.fetch_add(deferred as u64, Ordering::Relaxed);
-                    tracing::error!(error = %message, entries = deferred, "deferred audit entries were not written");
-                }
-                for p in batch.drain(..) {
-                    if let Some(done) = p.done {
-                        let _ = done.send(Err(StoreError::WriteFailed(message.clone())));
-                    }
+        }
+        Err(e) => {
+            // Audit records and their errors hold no values: safe to log.
+            let message = e.to_string();
+            let deferred = batch.iter().filter(|p| p.done.is_none()).count();
+            if deferred > 0 {
+                stats.lost.fetch_add(deferred as u64, Ordering::Relaxed);
+                tracing::error!(error = %message, entries = deferred, "deferred audit entries were not written");
+            }
+            for p in batch.drain(..) {
+                if let Some(done) = p.done {
+                    let _ = done.send(Err(StoreError::WriteFailed(message.clone())));
                 }
             }
         }
@@ -171,45 +267,9 @@ async fn run(pool: Pool, mut rx: mpsc::UnboundedReceiver<Pending>, stats: Arc<St
 /// Rows per session `INSERT` (7 parameters each).
 const SESSIONS_PER_STATEMENT: usize = 256;
 
-/// Writes the whole batch in one transaction, many rows per statement; either all of it is
-/// committed or none. Returns each write's `seq` (0 for sessions), in order.
-pub(crate) async fn commit(pool: &Pool, writes: &[&Write]) -> Result<Vec<i64>, StoreError> {
-    match pool.raw_sqlite().await? {
-        Some(conn) => commit_sqlite(conn, writes).await,
-        None => commit_in_tx(pool, writes).await,
-    }
-}
-
-/// SQLite runs each statement on the connection's worker thread, a round trip each (and a
-/// wait to be scheduled under load), so the batch takes two: `BEGIN IMMEDIATE` with the
-/// chain head's read, then every insert, the head's update and `COMMIT`. On any failure
-/// the connection is closed, which rolls its transaction back, rather than returned to
-/// the pool inside it.
-async fn commit_sqlite(mut conn: RawSqlite, writes: &[&Write]) -> Result<Vec<i64>, StoreError> {
-    let committed = async {
-        let row = conn
-            .fetch_one(
-                "BEGIN IMMEDIATE; SELECT last_seq, last_hash FROM audit_head WHERE id = 1",
-                "beginning a group commit",
-            )
-            .await?;
-        let mut head = audit::Head::decode(&row)?;
-        let appended = Appended::chain(&mut head, writes);
-        let mut batch = Batch::joined();
-        appended.push_to(&mut batch, &head);
-        batch.push("COMMIT".to_owned(), Vec::new());
-        conn.run(batch, "appending audit entries and sessions")
-            .await?;
-        Ok(appended.results)
-    }
-    .await;
-    if committed.is_err() {
-        conn.discard().await;
-    }
-    committed
-}
-
-/// PostgreSQL: one statement at a time inside a transaction.
+/// Writes the whole batch in one transaction through the pool (PostgreSQL, in-memory
+/// SQLite), many rows per statement; either all of it is committed or none. Returns each
+/// write's `seq` (0 for sessions), in order.
 async fn commit_in_tx(pool: &Pool, writes: &[&Write]) -> Result<Vec<i64>, StoreError> {
     let mut tx = pool.begin_append().await?;
     let mut head = audit::read_head(&mut tx).await?;
@@ -264,24 +324,14 @@ impl<'w> Appended<'w> {
     fn push_to<'a>(&'a self, batch: &mut Batch<'a>, head: &'a audit::Head) {
         audit::push_inserts(batch, &self.entries);
         for chunk in self.sessions.chunks(SESSIONS_PER_STATEMENT) {
-            let mut sql = String::from(
-                "INSERT INTO open_sessions (id, org_id, env_id, principal, sealed, created_at, expires_at) VALUES ",
-            );
+            let mut sql = format!("INSERT INTO open_sessions ({SESSION_COLUMNS}) VALUES ");
             let mut args: Vec<Val<'_>> = Vec::with_capacity(chunk.len() * 7);
             for (i, s) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push(',');
                 }
                 sql.push_str(&batch.params(7));
-                args.extend([
-                    Val::from(&s.id),
-                    Val::from(s.org_id),
-                    Val::from(s.env_id),
-                    Val::from(&s.principal),
-                    Val::from(&s.sealed),
-                    Val::from(s.created_at),
-                    Val::from(s.expires_at),
-                ]);
+                args.extend(s.values());
             }
             batch.push(sql, args);
         }
@@ -316,21 +366,21 @@ mod tests {
     }
 
     /// Queues `writes` before the writer task starts, so they form one batch.
-    async fn one_batch(pool: Pool, writes: Vec<Write>) -> Vec<Result<i64, StoreError>> {
+    async fn one_batch(s: &Store, writes: Vec<Write>) -> Vec<Result<i64, StoreError>> {
         let (queue, rx) = mpsc::unbounded_channel();
         let mut answers = Vec::new();
         for write in writes {
             let (done, answer) = oneshot::channel();
             queue
-                .send(Pending {
+                .send(Job::Write(Pending {
                     write,
                     done: Some(done),
-                })
+                }))
                 .unwrap();
             answers.push(answer);
         }
         drop(queue);
-        tokio::spawn(run(pool, rx, Arc::default()));
+        spawn(s.pool.clone(), s.sqlite_file.as_deref(), rx, Arc::default()).unwrap();
         let mut out = Vec::new();
         for a in answers {
             out.push(a.await.unwrap().map(|(seq, _)| seq));
@@ -352,11 +402,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let results = one_batch(
-            s.pool.clone(),
-            vec![entry("alice"), entry("mallory"), entry("bob")],
-        )
-        .await;
+        let results = one_batch(&s, vec![entry("alice"), entry("mallory"), entry("bob")]).await;
         assert_eq!(results.len(), 3);
         for r in &results {
             let e = r.as_ref().expect_err("no write of a failed batch succeeds");
@@ -372,7 +418,7 @@ mod tests {
             .all(|e| e.actor != "alice" && e.actor != "bob"));
 
         // The next batch, without the poisoned entry, commits.
-        let results = one_batch(s.pool.clone(), vec![entry("alice"), entry("bob")]).await;
+        let results = one_batch(&s, vec![entry("alice"), entry("bob")]).await;
         assert!(results.iter().all(|r| r.is_ok()));
         let ChainStatus::Intact { entries } = s.verify_audit_chain().await.unwrap() else {
             panic!("chain broken");
