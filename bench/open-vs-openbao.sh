@@ -5,9 +5,11 @@
 #   CONNECTIONS=64 DURATION=30s bench/open-vs-openbao.sh
 #   TESSERA_BIN=/path/to/tessera bench/open-vs-openbao.sh   # skip the release build
 #
-# Tessera: release build, SQLite (the default), every open and session read audited
-# durably (synchronous=FULL, group commit). The environment opened has 10 values, 5 of
-# them secrets, and 2 imports. One cycle = POST …/open + GET …/open/{id} (two requests).
+# Tessera: release build, SQLite (the default), every open and session read audited; each
+# open answered only once its entry is durable (synchronous=FULL, group commit), the
+# opener's session read recorded in the next commit without waiting for it. The
+# environment opened has 10 values, 5 of them secrets, and 2 imports. One cycle =
+# POST …/open + GET …/open/{id} (two requests).
 # OpenBao: `bao server -dev` (in-memory storage, root token, no audit device), GET of a
 # KV v2 secret holding the same 10 values.
 #
