@@ -547,11 +547,13 @@ impl Store {
 
     /// Checks the whole hash chain and returns the first broken entry, if any.
     pub async fn verify_audit_chain(&self) -> Result<ChainStatus, StoreError> {
+        // One snapshot for the log and its head: entries appended while the check runs
+        // (the server keeps writing) must not look like a truncated chain.
+        let mut tx = self.pool.begin_snapshot().await?;
         let mut prev_hash = GENESIS.to_owned();
         let mut expected_seq = 1i64;
         loop {
-            let rows = self
-                .pool
+            let rows = tx
                 .fetch_all(
                     &format!(
                         "SELECT {COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT 1000"
@@ -581,8 +583,7 @@ impl Store {
                 expected_seq += 1;
             }
         }
-        let head = self
-            .pool
+        let head = tx
             .fetch_optional(
                 "SELECT last_seq, last_hash FROM audit_head WHERE id = 1",
                 args![],

@@ -217,6 +217,25 @@ impl Pool {
         self.begin(false).await
     }
 
+    /// Begins a read-only transaction whose reads all see one snapshot, whatever commits
+    /// meanwhile (SQLite: a deferred transaction, whose first read fixes the snapshot;
+    /// PostgreSQL: repeatable read).
+    pub(crate) async fn begin_snapshot(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Pool::S(p, _) => Tx::S(
+                p.begin_with("BEGIN DEFERRED")
+                    .await
+                    .map_err(db("beginning a read transaction"))?,
+                None,
+            ),
+            Pool::P(p) => Tx::P(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await
+                    .map_err(db("beginning a read transaction"))?,
+            ),
+        })
+    }
+
     async fn begin(&self, change: bool) -> Result<Tx, StoreError> {
         let mut tx = match self {
             Pool::S(p, changes) => Tx::S(
