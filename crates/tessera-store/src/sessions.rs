@@ -23,6 +23,18 @@ use crate::environments::EnvKey;
 use crate::writer::{SessionRow, Write};
 use crate::{new_id, now, Store, StoreError, UnixTime};
 
+/// A session id: the time it was made, in milliseconds (12 hex digits), then 128 random
+/// bits. Ids made one after the other sort one after the other, so a batch of new
+/// sessions lands on the last pages of `open_sessions`' id index instead of one random
+/// page each (with random ids a group commit wrote a WAL page per session); the random
+/// part keeps them unguessable.
+fn new_session_id() -> Result<String, StoreError> {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    Ok(format!("{millis:012x}{}", new_id()?))
+}
+
 /// An open session's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenSession {
@@ -96,7 +108,7 @@ impl Store {
             ));
         }
         let key = self.session_env_key(grant, env).await?;
-        let id = new_id()?;
+        let id = new_session_id()?;
         let sealed = self
             .seal_cached(key.org_id, org, result.expose(), &aad(org, env, &id))
             .await?;
@@ -244,5 +256,23 @@ impl Store {
                 "deleting expired sessions",
             )
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_sort_by_creation_and_stay_unguessable() {
+        let first = new_session_id().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let (second, third) = (new_session_id().unwrap(), new_session_id().unwrap());
+        assert!(first < second, "{first} then {second}");
+        assert_ne!(second, third);
+        for id in [&first, &second, &third] {
+            assert_eq!(id.len(), 12 + 32, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        }
     }
 }
