@@ -423,13 +423,12 @@ impl Store {
         principal: &Principal,
         org: &OrgName,
     ) -> Result<Arc<AccessFacts>, StoreError> {
-        let key = (org.clone(), principal.clone());
-        if let Some(facts) = self.caches.facts.get(&key, at) {
-            return Ok(facts);
-        }
-        let facts = Arc::new(self.access_facts(principal, org).await?);
-        self.caches.facts.insert(key, at, facts.clone());
-        Ok(facts)
+        self.caches
+            .facts
+            .get_or_load((org.clone(), principal.clone()), at, || async {
+                self.access_facts(principal, org).await.map(Arc::new)
+            })
+            .await
     }
 
     /// `principal`'s permission on `env`, with the rules granting it (`none` when the

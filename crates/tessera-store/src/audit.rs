@@ -409,23 +409,12 @@ pub(crate) fn chain(head: &mut Head, ctx: &AuditContext, rec: &AuditRecord) -> C
     }
 }
 
-/// Rows per `INSERT` statement: 12 parameters each stays far below both backends' limits.
-const ROWS_PER_STATEMENT: usize = 256;
-
 /// Adds the inserts of chained entries to `batch`, many rows per statement.
 pub(crate) fn push_inserts<'a>(batch: &mut Batch<'a>, rows: &'a [Chained]) {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
-        let mut args: Vec<Val<'a>> = Vec::with_capacity(chunk.len() * 12);
-        for (i, c) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&batch.params(12));
-            args.extend(c.values());
-        }
-        batch.push(sql, args);
-    }
+    batch.push_inserts(
+        &format!("audit_log ({COLUMNS})"),
+        rows.iter().map(Chained::values),
+    );
 }
 
 /// Adds the update recording `head` as the chain's last entry to `batch`.

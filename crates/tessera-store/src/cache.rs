@@ -73,6 +73,24 @@ where
         self.0.insert(key, (at, value));
     }
 
+    /// The value read at `at`: from the cache, or else from `load`, and then kept.
+    pub(crate) async fn get_or_load<E, F>(
+        &self,
+        key: K,
+        at: Snapshot,
+        load: impl FnOnce() -> F,
+    ) -> Result<V, E>
+    where
+        F: std::future::Future<Output = Result<V, E>>,
+    {
+        if let Some(value) = self.get(&key, at) {
+            return Ok(value);
+        }
+        let value = load().await?;
+        self.insert(key, at, value.clone());
+        Ok(value)
+    }
+
     fn len(&self) -> u64 {
         self.0.entry_count()
     }

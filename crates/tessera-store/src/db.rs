@@ -418,6 +418,10 @@ impl Tx {
     }
 }
 
+/// Rows per multi-row `INSERT` of a [`Batch`]: at a dozen parameters a row, far below both
+/// backends' limits.
+pub(crate) const ROWS_PER_INSERT: usize = 256;
+
 /// Statements run in order inside one transaction. On SQLite they go to the connection's
 /// worker thread as one multi-statement text, in one round trip; PostgreSQL's protocol
 /// takes one statement at a time.
@@ -460,6 +464,28 @@ impl<'a> Batch<'a> {
     pub(crate) fn params(&mut self, count: usize) -> String {
         let list: Vec<String> = (0..count).map(|_| self.param()).collect();
         format!("({})", list.join(", "))
+    }
+
+    /// Adds `INSERT INTO {into} VALUES …` statements for `rows`, [`ROWS_PER_INSERT`] rows
+    /// each; `into` is the table and its column list, `(…)`, in the rows' order.
+    pub(crate) fn push_inserts<const N: usize>(
+        &mut self,
+        into: &str,
+        rows: impl IntoIterator<Item = [Val<'a>; N]>,
+    ) {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut sql = format!("INSERT INTO {into} VALUES ");
+            let mut args = Vec::new();
+            for (i, row) in rows.by_ref().take(ROWS_PER_INSERT).enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&self.params(N));
+                args.extend(row);
+            }
+            self.push(sql, args);
+        }
     }
 
     /// Adds a statement whose placeholders came from this batch, one per argument.

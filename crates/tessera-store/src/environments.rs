@@ -263,13 +263,12 @@ impl Store {
         org: &OrgName,
         env: &QualifiedEnv,
     ) -> Result<Arc<EnvHandle>, StoreError> {
-        let key = (org.clone(), env.clone());
-        if let Some(handle) = self.caches.environments.get(&key, at) {
-            return Ok(handle);
-        }
-        let handle = Arc::new(self.environment_handle(org, env).await?);
-        self.caches.environments.insert(key, at, handle.clone());
-        Ok(handle)
+        self.caches
+            .environments
+            .get_or_load((org.clone(), env.clone()), at, || async {
+                self.environment_handle(org, env).await.map(Arc::new)
+            })
+            .await
     }
 
     /// The ids of the environment a handle names and of its organization.

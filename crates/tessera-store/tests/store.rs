@@ -1385,14 +1385,7 @@ async fn cached_lookups_see_every_change_at_the_next_snapshot(db: TestDb) {
         Some("dev")
     );
     let granted = s
-        .authorize_open_at(
-            after,
-            &bob,
-            &acme,
-            std::slice::from_ref(&dev),
-            tessera_store::access::OpenPurpose::Open,
-            &alice(),
-        )
+        .authorize_open(&bob, &acme, std::slice::from_ref(&dev), &alice())
         .await;
     assert!(granted.is_ok(), "the new grant applies at once");
 
@@ -1401,16 +1394,8 @@ async fn cached_lookups_see_every_change_at_the_next_snapshot(db: TestDb) {
         .set_team_grant(&acme, "devs", &dev, Permission::None, None, &alice())
         .await
         .unwrap();
-    let later = s.snapshot().await.unwrap();
     let refused = s
-        .authorize_open_at(
-            later,
-            &bob,
-            &acme,
-            std::slice::from_ref(&dev),
-            tessera_store::access::OpenPurpose::Open,
-            &alice(),
-        )
+        .authorize_open(&bob, &acme, std::slice::from_ref(&dev), &alice())
         .await;
     assert!(matches!(refused, Err(AuthorizeError::Denied { .. })));
 }

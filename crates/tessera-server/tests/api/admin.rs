@@ -586,14 +586,7 @@ async fn the_core_journey_on_postgresql() {
         .await;
     let r = app.get(&env_path("app/dev"), ADMIN_TOKEN).await.expect(200);
     assert!(!r.text.contains("pg-secret"));
-    let id = app
-        .post(&format!("{}/open", env_path("app/dev")), ADMIN_TOKEN)
-        .await
-        .expect(200)
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.open_session("app/dev", ADMIN_TOKEN).await;
     let r = app
         .get(&format!("{}/open/{id}", env_path("app/dev")), ADMIN_TOKEN)
         .await

@@ -65,11 +65,7 @@ async fn no_plaintext_secret_or_token_in_the_database_files() {
         ),
     )
     .await;
-    let r = app
-        .post(&format!("{}/open", env_path("app/dev")), ADMIN_TOKEN)
-        .await
-        .expect(200);
-    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let id = app.open_session("app/dev", ADMIN_TOKEN).await;
     let r = app
         .get(&format!("{}/open/{id}", env_path("app/dev")), ADMIN_TOKEN)
         .await
@@ -212,14 +208,7 @@ async fn a_session_read_by_its_opener_is_covered_by_the_open_anyone_elses_waits_
     let p = env_path("app/dev");
     let opener = app.token_for("open", &["app/dev"]).await;
     let other = app.token_for("open", &["app/dev"]).await;
-    let id = app
-        .post(&format!("{p}/open"), &opener)
-        .await
-        .expect(200)
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.open_session("app/dev", &opener).await;
     let session = format!("{p}/open/{id}");
 
     // In normal operation both reads are in the log, with their reader.

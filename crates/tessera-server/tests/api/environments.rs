@@ -205,11 +205,7 @@ async fn imports_merge_and_missing_imports_are_diagnostics() {
     )
     .await;
     app.create_env("app/dev", "imports:\n  - shared/base\nvalues:\n  name: dev\n  copy: ${environments.shared.base.region}\n").await;
-    let r = app
-        .post(&format!("{}/open", env_path("app/dev")), ADMIN_TOKEN)
-        .await
-        .expect(200);
-    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let id = app.open_session("app/dev", ADMIN_TOKEN).await;
     let r = app
         .get(&format!("{}/open/{id}", env_path("app/dev")), ADMIN_TOKEN)
         .await

@@ -197,14 +197,7 @@ async fn hostile_inputs_get_clear_errors_never_5xx() {
             .await
             .expect(400);
     }
-    let id = app
-        .post(&format!("{p}/open"), ADMIN_TOKEN)
-        .await
-        .expect(200)
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.open_session("app/dev", ADMIN_TOKEN).await;
     for property in ["[", "a[\"x", "[99999999999999999999]", ".a"] {
         let r = app
             .get(

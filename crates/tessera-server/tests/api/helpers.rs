@@ -297,6 +297,15 @@ impl TestApp {
         }
     }
 
+    /// Opens `env` (`project/name`) as `token`, expecting 200; the session's id.
+    pub async fn open_session(&self, env: &str, token: &str) -> String {
+        let r = self
+            .post(&format!("/api/esc/environments/{ORG}/{env}/open"), token)
+            .await
+            .expect(200);
+        r.json()["id"].as_str().expect("a session id").to_owned()
+    }
+
     /// A member `login` with a personal token (straight through the store).
     pub async fn member_token(&self, login: &str) -> String {
         let ctx = AuditContext::system();

@@ -189,6 +189,18 @@ fn azure_ad() -> AzureAd {
 }
 
 /// An app whose Azure authority is `ad`, and `ad` trusting that app's issuer.
+/// A server whose `app/dev` logs in to the fake Azure AD, which trusts `app/dev`'s subject.
+async fn azure_dev() -> (AzureAd, TestApp) {
+    let ad = azure_ad();
+    let app = app_with_azure(&ad).await;
+    ad.subjects
+        .lock()
+        .expect("lock")
+        .push(format!("pulumi:environments:org:{ORG}:env:app/dev"));
+    app.create_env("app/dev", &azure_login("")).await;
+    (ad, app)
+}
+
 async fn app_with_azure(ad: &AzureAd) -> TestApp {
     let url = ad.url.clone();
     let app = TestApp::spawn_configured(|c| {
@@ -373,13 +385,7 @@ async fn azure_verifies_the_assertion_with_the_default_subject_and_with_subject_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_caller_causes_no_outbound_request() {
-    let ad = azure_ad();
-    let app = app_with_azure(&ad).await;
-    ad.subjects
-        .lock()
-        .expect("lock")
-        .push(format!("pulumi:environments:org:{ORG}:env:app/dev"));
-    app.create_env("app/dev", &azure_login("")).await;
+    let (ad, app) = azure_dev().await;
     let reader = app.token_for("read", &["app/dev"]).await;
 
     open(&app, "app/dev", &reader, 403).await;
@@ -401,13 +407,7 @@ async fn a_read_only_caller_causes_no_outbound_request() {
 /// call: with the audit log unwritable, opening is 503 and the cloud hears nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_provider_is_called_before_the_open_is_audited() {
-    let ad = azure_ad();
-    let app = app_with_azure(&ad).await;
-    ad.subjects
-        .lock()
-        .expect("lock")
-        .push(format!("pulumi:environments:org:{ORG}:env:app/dev"));
-    app.create_env("app/dev", &azure_login("")).await;
+    let (ad, app) = azure_dev().await;
     let mut c = app.sqlite().await;
     break_audit_log(&mut c).await;
     open(&app, "app/dev", ADMIN_TOKEN, 503).await;

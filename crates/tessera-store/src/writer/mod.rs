@@ -264,9 +264,6 @@ fn answer(batch: &mut Vec<Pending>, committed: Result<Vec<i64>, StoreError>, sta
     }
 }
 
-/// Rows per session `INSERT` (7 parameters each).
-const SESSIONS_PER_STATEMENT: usize = 256;
-
 /// Writes the whole batch in one transaction through the pool (PostgreSQL, in-memory
 /// SQLite), many rows per statement; either all of it is committed or none. Returns each
 /// write's `seq` (0 for sessions), in order.
@@ -323,18 +320,10 @@ impl<'w> Appended<'w> {
     /// The inserts, many rows per statement, and the head's update when it moved.
     fn push_to<'a>(&'a self, batch: &mut Batch<'a>, head: &'a audit::Head) {
         audit::push_inserts(batch, &self.entries);
-        for chunk in self.sessions.chunks(SESSIONS_PER_STATEMENT) {
-            let mut sql = format!("INSERT INTO open_sessions ({SESSION_COLUMNS}) VALUES ");
-            let mut args: Vec<Val<'_>> = Vec::with_capacity(chunk.len() * 7);
-            for (i, s) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&batch.params(7));
-                args.extend(s.values());
-            }
-            batch.push(sql, args);
-        }
+        batch.push_inserts(
+            &format!("open_sessions ({SESSION_COLUMNS})"),
+            self.sessions.iter().map(|s| s.values()),
+        );
         if !self.entries.is_empty() {
             audit::push_write_head(batch, head);
         }

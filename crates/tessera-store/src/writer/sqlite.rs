@@ -11,7 +11,7 @@
 //! audit chain stays linear as with the pool.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, TransactionBehavior};
@@ -20,6 +20,17 @@ use tokio::sync::mpsc;
 use super::{answer, gather, Appended, Job, Stats, Write, MAX_BATCH, SESSION_COLUMNS};
 use crate::audit::{self, Head};
 use crate::StoreError;
+
+/// The writer's statements, prepared once per connection (`prepare_cached`).
+static INSERT_ENTRY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO audit_log ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        audit::COLUMNS
+    )
+});
+static INSERT_SESSION: LazyLock<String> = LazyLock::new(|| {
+    format!("INSERT INTO open_sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)")
+});
 
 /// Commits between two checkpoints run by the writer itself (see [`LocalWriter::run`]).
 const CHECKPOINT_EVERY_COMMITS: u32 = 64;
@@ -142,12 +153,7 @@ fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<Vec<i64>, StoreErr
         .map_err(failed("reading the audit chain's head"))?;
     let appended = Appended::chain(&mut head, writes);
     if !appended.entries.is_empty() {
-        let mut insert = tx
-            .prepare_cached(&format!(
-                "INSERT INTO audit_log ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                audit::COLUMNS
-            ))
-            .map_err(failed(op))?;
+        let mut insert = tx.prepare_cached(&INSERT_ENTRY).map_err(failed(op))?;
         for c in &appended.entries {
             insert
                 .execute(params_from_iter(c.values()))
@@ -158,11 +164,7 @@ fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<Vec<i64>, StoreErr
             .map_err(failed(op))?;
     }
     if !appended.sessions.is_empty() {
-        let mut insert = tx
-            .prepare_cached(&format!(
-                "INSERT INTO open_sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .map_err(failed(op))?;
+        let mut insert = tx.prepare_cached(&INSERT_SESSION).map_err(failed(op))?;
         for s in &appended.sessions {
             insert
                 .execute(params_from_iter(s.values()))
